@@ -1,0 +1,41 @@
+// Type-checked linting for the whole repository. The rule that matters most in a controller is
+// no-floating-promises: a lost promise is a silently dead loop.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+const ioModules = ["@kubernetes/client-node", "express", "node:http", "node:https", "node:fs", "node:fs/promises", "node:child_process", "node:net", "undici"];
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "**/dist/**", ".testbed/**", "bench/results/**", "charts/**", "crds/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ["eslint.config.js", "prettier.config.js"] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true, allowBoolean: true }],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-non-null-assertion": "off",
+      "@typescript-eslint/no-unnecessary-condition": "off",
+    },
+  },
+  {
+    // Pure code never does I/O: desired-state builders, status, recommender, codecs, batcher.
+    files: ["operator/src/reconcile/**", "operator/src/autoscaler/recommend*.ts", "operator/src/api/**", "serving-image/src/protocol/**", "serving-image/src/batching/**"],
+    rules: {
+      "no-restricted-imports": ["error", { paths: ioModules.map((name) => ({ name, message: "Pure modules may not do I/O; move it to the controller or HTTP layer." })) }],
+    },
+  },
+  {
+    files: ["test/**"],
+    rules: {
+      "@typescript-eslint/no-unused-expressions": "off",
+    },
+  },
+);

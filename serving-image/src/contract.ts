@@ -1,0 +1,129 @@
+/**
+ * The contract between the maas operator and the maas serving image.
+ *
+ * The operator renders the pod; the image reads only what the pod gives it. Both sides import this
+ * module (and nothing else from each other), so environment names, ports, paths, labels and metric
+ * names cannot drift. This module must stay free of imports and I/O.
+ */
+
+/** Environment variables the operator sets on the `fetch` init container and the `serve` container. */
+export const Env = {
+  /** Model URI as written in `spec.model.uri` (https, http, s3, gs, pvc, file). */
+  modelUri: "MAAS_MODEL_URI",
+  /** `tfjs-graph` | `tfjs-layers` | `tf-saved-model`. */
+  modelFormat: "MAAS_MODEL_FORMAT",
+  /** Optional lowercase hex sha256 that `fetch` verifies. */
+  modelSha256: "MAAS_MODEL_SHA256",
+  /** Name clients use in `/v1/models/{name}` and `/v2/models/{name}`. */
+  servedName: "MAAS_SERVED_NAME",
+  /** Version reported by `/v1` status and `/v2` metadata. */
+  modelVersion: "MAAS_MODEL_VERSION",
+  /** Directory the model is fetched into and served from. */
+  modelDir: "MAAS_MODEL_DIR",
+  /** `auto` | `tensorflow-gpu` | `tensorflow` | `wasm` | `cpu`. */
+  backend: "MAAS_BACKEND",
+  maxBatchSize: "MAAS_MAX_BATCH_SIZE",
+  maxBatchDelayMs: "MAAS_MAX_BATCH_DELAY_MS",
+  maxQueue: "MAAS_MAX_QUEUE",
+  /** Per-request deadline in milliseconds; past it the request gets 504. */
+  requestTimeoutMs: "MAAS_REQUEST_TIMEOUT_MS",
+  /** Number of inference workers (threads); 0 or unset = one per available core. */
+  workers: "MAAS_WORKERS",
+  httpPort: "MAAS_HTTP_PORT",
+  metricsPort: "MAAS_METRICS_PORT",
+  /** The ModelDeployment's name and namespace, stamped on every metric as labels. */
+  deploymentName: "MAAS_DEPLOYMENT",
+  deploymentNamespace: "MAAS_NAMESPACE",
+  /** Where `fetch` writes its one-line failure reason; the kubelet reports it in pod status. */
+  terminationMessagePath: "MAAS_TERMINATION_MESSAGE_PATH",
+  /** Credentials for s3/gs/https model stores, from the referenced Secret via secretKeyRef. */
+  awsAccessKeyId: "AWS_ACCESS_KEY_ID",
+  awsSecretAccessKey: "AWS_SECRET_ACCESS_KEY",
+  awsRegion: "AWS_REGION",
+  s3Endpoint: "AWS_ENDPOINT_URL_S3",
+  httpAuthorization: "MAAS_HTTP_AUTHORIZATION",
+} as const;
+export type EnvName = (typeof Env)[keyof typeof Env];
+
+/** Keys read from the credentials Secret (`spec.model.credentialsSecretRef`), each optional. */
+export const CredentialKeys = {
+  awsAccessKeyId: "AWS_ACCESS_KEY_ID",
+  awsSecretAccessKey: "AWS_SECRET_ACCESS_KEY",
+  awsRegion: "AWS_REGION",
+  s3Endpoint: "AWS_ENDPOINT_URL_S3",
+  httpAuthorization: "HTTP_AUTHORIZATION",
+} as const;
+
+export const Ports = {
+  http: 8080,
+  metrics: 9090,
+} as const;
+
+export const PortNames = {
+  http: "http",
+  metrics: "metrics",
+} as const;
+
+export const Paths = {
+  /** Mount point of the model volume in both containers. */
+  modelDir: "/models",
+  /** Writable scratch space (the root filesystem is read-only). */
+  tmpDir: "/tmp",
+  terminationMessage: "/dev/termination-log",
+} as const;
+
+export const Probes = {
+  /** Live as long as the process answers; never depends on the model. */
+  live: "/v2/health/live",
+  /** Ready only after the model loaded and warmed up, and not while draining. */
+  ready: "/v2/health/ready",
+  metrics: "/metrics",
+} as const;
+
+/** The two commands of the image: `maas-serving fetch` and `maas-serving serve`. */
+export const Commands = {
+  binary: "maas-serving",
+  fetch: "fetch",
+  serve: "serve",
+} as const;
+
+export const ContainerNames = {
+  fetch: "fetch",
+  serve: "serve",
+} as const;
+
+/** Labels stamped on every metric, so PromQL does not depend on Prometheus relabeling. */
+export const MetricLabels = {
+  deployment: "maas_deployment",
+  namespace: "maas_namespace",
+  model: "model",
+  protocol: "protocol",
+  code: "code",
+  backend: "backend",
+} as const;
+
+export const Metrics = {
+  requestsTotal: "maas_requests_total",
+  requestDurationSeconds: "maas_request_duration_seconds",
+  inflightRequests: "maas_inflight_requests",
+  queueDepth: "maas_queue_depth",
+  batchSize: "maas_batch_size",
+  modelLoadSeconds: "maas_model_load_seconds",
+  backendInfo: "maas_backend_info",
+} as const;
+
+export const Backends = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+export type Backend = (typeof Backends)[number];
+
+export const ModelFormats = ["tfjs-graph", "tfjs-layers", "tf-saved-model"] as const;
+export type ModelFormat = (typeof ModelFormats)[number];
+
+/** Defaults the image applies when the operator leaves a variable unset. */
+export const Defaults = {
+  maxBatchSize: 32,
+  maxBatchDelayMs: 2,
+  maxQueue: 256,
+  requestTimeoutMs: 30_000,
+  /** Request bodies above this are refused with 413 before they are buffered. */
+  maxBodyBytes: 64 * 1024 * 1024,
+} as const;
