@@ -1,0 +1,523 @@
+/**
+ * Runs one pod bound to the local node as local processes, the way a kubelet would: init
+ * containers in order, then the containers, with the pod's environment, a free local port per
+ * container port, directories for emptyDir and PVC volumes, HTTP/TCP probes, restarts with
+ * back-off, and a pod status computed from all of that. Test bed only.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { connect } from "node:net";
+import { constants } from "node:os";
+import { join } from "node:path";
+import type { V1Container, V1Pod, V1Probe } from "@kubernetes/client-node";
+import { commandKey, type LocalCommand } from "./commands.ts";
+
+export interface RunnerContext {
+  workDir: string;
+  pvcDir: string;
+  commands: Record<string, LocalCommand>;
+  allocatePort(): Promise<number>;
+  /** Reads the decoded data of a Secret or ConfigMap (for env and envFrom); undefined when absent. */
+  readData(kind: "Secret" | "ConfigMap", namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  onChange(): void;
+  log(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Container state as the API serialises it (timestamps as RFC 3339 strings). */
+interface ContainerState {
+  waiting?: { reason: string; message?: string };
+  running?: { startedAt: string };
+  terminated?: { exitCode: number; reason: string; message?: string; startedAt?: string; finishedAt: string };
+}
+
+interface Run {
+  container: V1Container;
+  init: boolean;
+  proc: ChildProcess | undefined;
+  pid: number | undefined;
+  ports: Map<number, number>;
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  terminationFile: string;
+  restartCount: number;
+  state: ContainerState;
+  lastState?: ContainerState;
+  started: boolean;
+  ready: boolean;
+  startupPassed: boolean;
+  probeFailures: { liveness: number; readiness: number; startup: number };
+  probeSuccesses: number;
+  nextStart?: number;
+  backoffMs: number;
+  stopping: boolean;
+}
+
+const now = () => new Date().toISOString();
+const maxBackoffMs = 60_000;
+
+export class PodRunner {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  private pod: V1Pod;
+  private readonly ctx: RunnerContext;
+  private readonly dir: string;
+  private readonly runs: Run[] = [];
+  private readonly volumes = new Map<string, string>();
+  private initIndex = 0;
+  private terminating = false;
+  private failedPermanently = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly startTime = now();
+  private readyTransition = now();
+  private lastReady = false;
+
+  constructor(pod: V1Pod, ctx: RunnerContext) {
+    this.pod = pod;
+    this.ctx = ctx;
+    this.uid = pod.metadata!.uid!;
+    this.namespace = pod.metadata!.namespace!;
+    this.name = pod.metadata!.name!;
+    this.dir = join(ctx.workDir, "pods", `${this.namespace}_${this.name}_${this.uid.slice(0, 8)}`);
+  }
+
+  update(pod: V1Pod): void {
+    this.pod = pod;
+  }
+
+  /** Prepares volumes, ports and environments, then starts ticking. */
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    for (const v of this.pod.spec?.volumes ?? []) {
+      let path: string | undefined;
+      if (v.emptyDir) path = join(this.dir, "volumes", v.name);
+      else if (v.persistentVolumeClaim) path = join(this.ctx.pvcDir, this.namespace, v.persistentVolumeClaim.claimName);
+      if (path) {
+        mkdirSync(path, { recursive: true });
+        this.volumes.set(v.name, path);
+      }
+    }
+    const containers = [
+      ...(this.pod.spec?.initContainers ?? []).map((c) => ({ c, init: true })),
+      ...(this.pod.spec?.containers ?? []).map((c) => ({ c, init: false })),
+    ];
+    for (const { c, init } of containers) {
+      const ports = new Map<number, number>();
+      for (const p of c.ports ?? []) ports.set(p.containerPort, await this.ctx.allocatePort());
+      const terminationFile = join(this.dir, `${c.name}.termination-log`);
+      this.runs.push({
+        container: c,
+        init,
+        proc: undefined,
+        pid: undefined,
+        ports,
+        env: {},
+        logFile: join(this.dir, `${c.name}.log`),
+        terminationFile,
+        restartCount: 0,
+        state: { waiting: { reason: init ? "PodInitializing" : "ContainerCreating" } },
+        started: false,
+        ready: false,
+        startupPassed: false,
+        probeFailures: { liveness: 0, readiness: 0, startup: 0 },
+        probeSuccesses: 0,
+        backoffMs: 10_000,
+        stopping: false,
+      });
+    }
+    for (const r of this.runs) r.env = await this.environment(r);
+    this.timer = setInterval(() => {
+      void this.tick();
+    }, 250);
+    void this.tick();
+  }
+
+  /** Container port → local port, for every container (published for tests). */
+  portMap(): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const r of this.runs) for (const [cp, lp] of r.ports) m.set(cp, lp);
+    return m;
+  }
+
+  /** Local scrape targets for Prometheus, from the conventional prometheus.io annotations. */
+  scrapeTarget(): { target: string; path: string } | undefined {
+    const ann = this.pod.metadata?.annotations ?? {};
+    if (ann["prometheus.io/scrape"] !== "true") return undefined;
+    const port = Number(ann["prometheus.io/port"] ?? "0");
+    const local = this.portMap().get(port);
+    const serving = this.runs.find((r) => !r.init && r.ports.has(port));
+    if (!local || !serving?.state.running) return undefined;
+    return { target: `127.0.0.1:${local}`, path: ann["prometheus.io/path"] ?? "/metrics" };
+  }
+
+  private async environment(r: Run): Promise<NodeJS.ProcessEnv> {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: this.dir, TMPDIR: join(this.dir, "tmp") };
+    mkdirSync(join(this.dir, "tmp"), { recursive: true });
+    const meta = this.pod.metadata!;
+    const field = (path: string): string | undefined => {
+      const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+      if (label) return meta.labels?.[label[1]!];
+      const annotation = /^metadata\.annotations\['(.+)'\]$/.exec(path);
+      if (annotation) return meta.annotations?.[annotation[1]!];
+      const fields: Record<string, string | undefined> = {
+        "metadata.name": meta.name,
+        "metadata.namespace": meta.namespace,
+        "metadata.uid": meta.uid,
+        "spec.nodeName": this.pod.spec?.nodeName,
+        "spec.serviceAccountName": this.pod.spec?.serviceAccountName,
+        "status.podIP": "127.0.0.1",
+        "status.hostIP": "127.0.0.1",
+      };
+      return fields[path];
+    };
+    for (const from of r.container.envFrom ?? []) {
+      const kind = from.secretRef ? "Secret" : "ConfigMap";
+      const ref = from.secretRef ?? from.configMapRef;
+      if (!ref?.name) continue;
+      const data = (await this.ctx.readData(kind, this.namespace, ref.name)) ?? {};
+      for (const [key, v] of Object.entries(data)) env[(from.prefix ?? "") + key] = v;
+    }
+    for (const e of r.container.env ?? []) {
+      if (e.value !== undefined) env[e.name] = e.value;
+      else if (e.valueFrom?.fieldRef) env[e.name] = field(e.valueFrom.fieldRef.fieldPath);
+      else if (e.valueFrom?.secretKeyRef?.name) {
+        const v = (await this.ctx.readData("Secret", this.namespace, e.valueFrom.secretKeyRef.name))?.[
+          e.valueFrom.secretKeyRef.key
+        ];
+        if (v !== undefined) env[e.name] = v;
+      } else if (e.valueFrom?.configMapKeyRef?.name) {
+        const v = (await this.ctx.readData("ConfigMap", this.namespace, e.valueFrom.configMapKeyRef.name))?.[
+          e.valueFrom.configMapKeyRef.key
+        ];
+        if (v !== undefined) env[e.name] = v;
+      }
+    }
+    // Paths inside the container become local paths: volume mounts and the termination-message file.
+    const mounts = (r.container.volumeMounts ?? [])
+      .map((m) => ({ at: m.mountPath, local: this.volumes.get(m.name) }))
+      .filter((m): m is { at: string; local: string } => m.local !== undefined)
+      .sort((a, b) => b.at.length - a.at.length);
+    const terminationPath = r.container.terminationMessagePath ?? "/dev/termination-log";
+    const key = commandKey(r.container);
+    const portEnv = this.ctx.commands[key]?.portEnv ?? {};
+    for (const [name, value] of Object.entries(env)) {
+      if (value === undefined) continue;
+      if (value === terminationPath) {
+        env[name] = r.terminationFile;
+        continue;
+      }
+      const mount = mounts.find((m) => value === m.at || value.startsWith(m.at.endsWith("/") ? m.at : m.at + "/"));
+      if (mount) env[name] = mount.local + value.slice(mount.at.length);
+    }
+    for (const [containerPort, local] of r.ports) {
+      const name = portEnv[containerPort];
+      if (name) env[name] = String(local);
+    }
+    return env;
+  }
+
+  private restartPolicy(): string {
+    return this.pod.spec?.restartPolicy ?? "Always";
+  }
+
+  private async tick(): Promise<void> {
+    if (this.terminating || this.failedPermanently) return;
+    const inits = this.runs.filter((r) => r.init);
+    const mains = this.runs.filter((r) => !r.init);
+    if (this.initIndex < inits.length) {
+      const r = inits[this.initIndex]!;
+      if (!r.proc && !r.state.terminated?.exitCode && (r.nextStart ?? 0) <= Date.now()) this.launch(r);
+      return;
+    }
+    for (const r of mains) {
+      if (!r.proc && (r.nextStart ?? 0) <= Date.now() && !(r.state.terminated && this.restartPolicy() === "Never")) {
+        this.launch(r);
+      }
+    }
+    await Promise.all(mains.filter((r) => r.proc && !r.stopping).map((r) => this.probe(r)));
+  }
+
+  private launch(r: Run): void {
+    const key = commandKey(r.container);
+    const cmd = this.ctx.commands[key];
+    if (!cmd) {
+      r.state = {
+        waiting: {
+          reason: "ErrImagePull",
+          message: `node agent: no local command for "${key}" (test/testbed/node-agent/commands.ts)`,
+        },
+      };
+      this.ctx.onChange();
+      return;
+    }
+    const args = [...cmd.argv.slice(1), ...(r.container.command?.slice(1) ?? []), ...(r.container.args ?? [])];
+    writeFileSync(r.terminationFile, "");
+    const fd = openSync(r.logFile, "a");
+    const child = spawn(cmd.argv[0]!, args, { cwd: this.dir, env: r.env, stdio: ["ignore", fd, fd], detached: true });
+    closeSync(fd);
+    r.proc = child;
+    r.pid = child.pid;
+    r.started = true;
+    r.ready = false;
+    r.startupPassed = !r.container.startupProbe;
+    r.probeFailures = { liveness: 0, readiness: 0, startup: 0 };
+    r.probeSuccesses = 0;
+    r.state = { running: { startedAt: now() } };
+    this.ctx.log("Started container", {
+      pod: `${this.namespace}/${this.name}`,
+      container: r.container.name,
+      pid: child.pid,
+    });
+    child.on("exit", (code, signal) => {
+      this.exited(r, code ?? 128 + (signal ? constants.signals[signal] : 0), signal);
+    });
+    child.on("error", (err) => {
+      r.state = { waiting: { reason: "RunContainerError", message: err.message } };
+      r.proc = undefined;
+      this.ctx.onChange();
+    });
+    this.ctx.onChange();
+  }
+
+  private exited(r: Run, exitCode: number, signal: NodeJS.Signals | null): void {
+    const startedAt = r.state.running?.startedAt;
+    r.proc = undefined;
+    r.ready = false;
+    let message = existsSync(r.terminationFile) ? readFileSync(r.terminationFile, "utf8").slice(0, 4096) : "";
+    if (!message && exitCode !== 0 && r.container.terminationMessagePolicy === "FallbackToLogsOnError") {
+      message = readFileSync(r.logFile, "utf8").split("\n").slice(-80).join("\n").slice(-2048);
+    }
+    const terminated: ContainerState = {
+      terminated: {
+        exitCode,
+        reason: exitCode === 0 ? "Completed" : signal === "SIGKILL" ? "Killed" : "Error",
+        ...(message ? { message } : {}),
+        ...(startedAt ? { startedAt } : {}),
+        finishedAt: now(),
+      },
+    };
+    this.ctx.log("Container exited", { pod: `${this.namespace}/${this.name}`, container: r.container.name, exitCode });
+    if (this.terminating) {
+      r.state = terminated;
+      this.ctx.onChange();
+      return;
+    }
+    if (r.init && exitCode === 0) {
+      r.state = terminated;
+      this.initIndex++;
+    } else if (exitCode !== 0 && this.restartPolicy() === "Never") {
+      r.state = terminated;
+      if (r.init) this.failedPermanently = true;
+    } else if (exitCode === 0 && this.restartPolicy() !== "Always") {
+      r.state = terminated;
+    } else {
+      r.lastState = terminated;
+      r.restartCount++;
+      r.nextStart = Date.now() + r.backoffMs;
+      r.state = {
+        waiting: {
+          reason: "CrashLoopBackOff",
+          message: `back-off ${Math.round(r.backoffMs / 1000)}s restarting failed container=${r.container.name} pod=${this.name}_${this.namespace}(${this.uid})`,
+        },
+      };
+      r.backoffMs = Math.min(r.backoffMs * 2, maxBackoffMs);
+    }
+    this.ctx.onChange();
+  }
+
+  private async probe(r: Run): Promise<void> {
+    const c = r.container;
+    if (!r.startupPassed && c.startupProbe) {
+      const ok = await this.check(c.startupProbe, r);
+      if (ok) {
+        r.startupPassed = true;
+        this.ctx.onChange();
+      } else if (++r.probeFailures.startup >= (c.startupProbe.failureThreshold ?? 3) * this.probeRate(c.startupProbe)) {
+        this.ctx.log("Startup probe failed; restarting", { pod: this.name, container: c.name });
+        this.kill(r, "SIGKILL");
+      }
+      return;
+    }
+    if (c.livenessProbe && this.due(c.livenessProbe, r)) {
+      if (await this.check(c.livenessProbe, r)) r.probeFailures.liveness = 0;
+      else if (++r.probeFailures.liveness >= (c.livenessProbe.failureThreshold ?? 3)) {
+        this.ctx.log("Liveness probe failed; restarting", { pod: this.name, container: c.name });
+        this.kill(r, "SIGTERM");
+        return;
+      }
+    }
+    const before = r.ready;
+    if (!c.readinessProbe) r.ready = true;
+    else if (this.due(c.readinessProbe, r)) {
+      if (await this.check(c.readinessProbe, r)) {
+        r.probeFailures.readiness = 0;
+        if (++r.probeSuccesses >= (c.readinessProbe.successThreshold ?? 1)) r.ready = true;
+      } else {
+        r.probeSuccesses = 0;
+        if (++r.probeFailures.readiness >= (c.readinessProbe.failureThreshold ?? 3) || !r.ready) r.ready = false;
+      }
+    }
+    if (before !== r.ready) this.ctx.onChange();
+  }
+
+  /** Probes run every tick (250 ms) once the initial delay passed; periods shorter than a tick are not modelled. */
+  private due(p: V1Probe, r: Run): boolean {
+    const started = Date.parse(r.state.running?.startedAt ?? now());
+    if (Date.now() - started < (p.initialDelaySeconds ?? 0) * 1000) return false;
+    const period = (p.periodSeconds ?? 10) * 1000;
+    const key = `${r.container.name}:${JSON.stringify(p)}`;
+    const last = this.lastProbe.get(key) ?? 0;
+    if (Date.now() - last < Math.min(period, 1000)) return false;
+    this.lastProbe.set(key, Date.now());
+    return true;
+  }
+  private readonly lastProbe = new Map<string, number>();
+
+  private probeRate(p: V1Probe): number {
+    // Startup probes are checked every tick; scale the threshold so the budget matches period × threshold.
+    return Math.max(1, Math.round(((p.periodSeconds ?? 10) * 1000) / 250));
+  }
+
+  private resolvePort(port: number | string | undefined, r: Run): number | undefined {
+    if (port === undefined) return undefined;
+    const n = typeof port === "number" ? port : (r.container.ports ?? []).find((p) => p.name === port)?.containerPort;
+    return n === undefined ? undefined : r.ports.get(n);
+  }
+
+  private check(p: V1Probe, r: Run): Promise<boolean> {
+    const timeout = (p.timeoutSeconds ?? 1) * 1000;
+    if (p.httpGet) {
+      const port = this.resolvePort(p.httpGet.port, r);
+      if (!port) return Promise.resolve(false);
+      return new Promise((resolve) => {
+        const req = request({ host: "127.0.0.1", port, path: p.httpGet!.path ?? "/", timeout }, (res) => {
+          res.resume();
+          const s = res.statusCode ?? 0;
+          resolve(s >= 200 && s < 400);
+        });
+        req.on("error", () => {
+          resolve(false);
+        });
+        req.on("timeout", () => req.destroy());
+        req.end();
+      });
+    }
+    if (p.tcpSocket) {
+      const port = this.resolvePort(p.tcpSocket.port, r);
+      if (!port) return Promise.resolve(false);
+      return new Promise((resolve) => {
+        const s = connect({ host: "127.0.0.1", port, timeout }, () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on("error", () => {
+          resolve(false);
+        });
+        s.on("timeout", () => {
+          s.destroy();
+          resolve(false);
+        });
+      });
+    }
+    return Promise.resolve(true);
+  }
+
+  private kill(r: Run, sig: NodeJS.Signals): void {
+    if (!r.pid) return;
+    try {
+      process.kill(-r.pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+
+  /** SIGTERM to every process, SIGKILL after the grace period; resolves when all are gone. */
+  async terminate(graceSeconds: number): Promise<void> {
+    this.terminating = true;
+    if (this.timer) clearInterval(this.timer);
+    const live = this.runs.filter((r) => r.proc);
+    for (const r of live) {
+      r.stopping = true;
+      this.kill(r, "SIGTERM");
+    }
+    const deadline = Date.now() + graceSeconds * 1000;
+    while (this.runs.some((r) => r.proc) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    for (const r of this.runs.filter((x) => x.proc)) this.kill(r, "SIGKILL");
+    while (this.runs.some((r) => r.proc)) await new Promise((res) => setTimeout(res, 20));
+  }
+
+  get isTerminating(): boolean {
+    return this.terminating;
+  }
+
+  /** The pod status a kubelet would report for what this runner observed. */
+  status(): Record<string, unknown> {
+    const inits = this.runs.filter((r) => r.init);
+    const mains = this.runs.filter((r) => !r.init);
+    const initialized = this.initIndex >= inits.length;
+    const containersReady = initialized && mains.every((r) => r.ready && r.state.running);
+    if (containersReady !== this.lastReady) {
+      this.lastReady = containersReady;
+      this.readyTransition = now();
+    }
+    const toStatus = (r: Run) => ({
+      name: r.container.name,
+      image: r.container.image ?? "",
+      imageID: "",
+      containerID: r.pid ? `testbed://${r.pid}` : "",
+      ready: r.init
+        ? Boolean(r.state.terminated && r.state.terminated.exitCode === 0)
+        : r.ready && Boolean(r.state.running),
+      started: r.init ? false : Boolean(r.state.running) && r.startupPassed,
+      restartCount: r.restartCount,
+      state: r.state,
+      ...(r.lastState ? { lastState: r.lastState } : {}),
+    });
+    const cond = (type: string, ok: boolean, reason?: string, message?: string) => ({
+      type,
+      status: ok ? "True" : "False",
+      lastTransitionTime: type === "Ready" || type === "ContainersReady" ? this.readyTransition : this.startTime,
+      ...(ok || !reason ? {} : { reason }),
+      ...(ok || !message ? {} : { message }),
+    });
+    const notReady = mains.filter((r) => !(r.ready && r.state.running)).map((r) => r.container.name);
+    let phase = "Pending";
+    if (this.failedPermanently) phase = "Failed";
+    else if (initialized && mains.some((r) => r.state.running)) phase = "Running";
+    else if (initialized && mains.length > 0 && mains.every((r) => r.state.terminated)) {
+      phase = mains.every((r) => r.state.terminated?.exitCode === 0) ? "Succeeded" : "Failed";
+    } else if (initialized && mains.some((r) => r.started)) phase = "Running";
+    return {
+      phase,
+      hostIP: "127.0.0.1",
+      hostIPs: [{ ip: "127.0.0.1" }],
+      podIP: "127.0.0.1",
+      podIPs: [{ ip: "127.0.0.1" }],
+      startTime: this.startTime,
+      qosClass: this.pod.status?.qosClass ?? "BestEffort",
+      conditions: [
+        cond("PodReadyToStartContainers", true),
+        cond(
+          "Initialized",
+          initialized,
+          "ContainersNotInitialized",
+          `containers with incomplete status: [${inits
+            .slice(this.initIndex)
+            .map((r) => r.container.name)
+            .join(" ")}]`,
+        ),
+        cond(
+          "ContainersReady",
+          containersReady,
+          "ContainersNotReady",
+          `containers with unready status: [${notReady.join(" ")}]`,
+        ),
+        cond("Ready", containersReady, "ContainersNotReady", `containers with unready status: [${notReady.join(" ")}]`),
+        cond("PodScheduled", true),
+      ],
+      ...(inits.length ? { initContainerStatuses: inits.map(toStatus) } : {}),
+      containerStatuses: mains.map(toStatus),
+    };
+  }
+}
