@@ -31,7 +31,7 @@ export default tseslint.config(
     // Pure code never does I/O: desired-state builders, status, recommender, codecs, batcher.
     files: ["operator/src/reconcile/**", "operator/src/autoscaler/recommend*.ts", "operator/src/api/**", "serving-image/src/protocol/**", "serving-image/src/batching/**"],
     rules: {
-      "no-restricted-imports": ["error", { paths: ioModules.map((name) => ({ name, message: "Pure modules may not do I/O; move it to the controller or HTTP layer." })) }],
+      "no-restricted-imports": ["error", { paths: ioModules.map((name) => ({ name, allowTypeImports: true, message: "Pure modules may not do I/O; move it to the controller or HTTP layer." })) }],
     },
   },
   {

@@ -1,0 +1,74 @@
+/**
+ * What to do with one child: create it, repair drift, leave it alone, or refuse because it is not
+ * ours (KServe's child-reconciler shape). Drift is "some field we set has another value now";
+ * fields others set (defaults, other managers) are not drift. Pure.
+ */
+import type { ModelDeployment } from "../api/index.ts";
+import { isControlledBy } from "./labels.ts";
+
+export type ChildAction =
+  { action: "create" } | { action: "update"; drift: string } | { action: "none" } | { action: "conflict" };
+
+interface Child {
+  metadata?: { ownerReferences?: { uid?: string; controller?: boolean }[] };
+}
+
+export function classifyChild(md: ModelDeployment, desired: object, observed: Child | undefined): ChildAction {
+  if (!observed) return { action: "create" };
+  if (!isControlledBy(observed, md)) return { action: "conflict" };
+  const drift = firstDrift(desired, observed, "");
+  return drift === undefined ? { action: "none" } : { action: "update", drift };
+}
+
+const QUANTITY = /^([+-]?[0-9.]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
+const SCALE: Record<string, number> = {
+  "": 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** Quantities are compared by value: the API server rewrites "0.5" as "500m" and "1000m" as "1". */
+export function quantityValue(s: string): number | undefined {
+  const m = QUANTITY.exec(s);
+  if (!m) return undefined;
+  return Number(m[1]) * SCALE[m[2] ?? ""]!;
+}
+
+/** The path of the first field of `want` whose value differs in `have`, or undefined. */
+export function firstDrift(want: unknown, have: unknown, path: string): string | undefined {
+  if (want === null || want === undefined) return undefined;
+  if (Array.isArray(want)) {
+    if (!Array.isArray(have) || have.length !== want.length) return path || "(root)";
+    for (let i = 0; i < want.length; i++) {
+      const d = firstDrift(want[i], have[i], `${path}[${i}]`);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+  if (typeof want === "object") {
+    if (typeof have !== "object" || have === null || Array.isArray(have)) return path || "(root)";
+    for (const [k, v] of Object.entries(want)) {
+      const d = firstDrift(v, (have as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+  if (want === have) return undefined;
+  if (typeof want === "string" && typeof have === "string") {
+    const a = quantityValue(want);
+    const b = quantityValue(have);
+    if (a !== undefined && b !== undefined && Math.abs(a - b) <= Math.abs(a) * 1e-9) return undefined;
+  }
+  return path || "(root)";
+}

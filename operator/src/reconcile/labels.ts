@@ -1,0 +1,66 @@
+/** Labels, names and owner references that tie a ModelDeployment to its children. */
+import { API_VERSION, KIND, type ModelDeployment } from "../api/index.ts";
+
+export const FIELD_MANAGER = "maas-operator";
+export const MANAGED_BY = "maas-operator";
+
+export const LabelKeys = {
+  name: "app.kubernetes.io/name",
+  instance: "app.kubernetes.io/instance",
+  component: "app.kubernetes.io/component",
+  managedBy: "app.kubernetes.io/managed-by",
+  partOf: "app.kubernetes.io/part-of",
+  /** The selector label of the serving pods (also what status.selector says). */
+  deployment: "maas.dev/deployment",
+} as const;
+
+/** Label selector (as a string) that picks exactly the children the operator manages. */
+export const managedBySelector = `${LabelKeys.managedBy}=${MANAGED_BY}`;
+
+export function selectorLabels(md: ModelDeployment): Record<string, string> {
+  return { [LabelKeys.deployment]: md.metadata.name! };
+}
+
+export function selectorString(md: ModelDeployment): string {
+  return `${LabelKeys.deployment}=${md.metadata.name!}`;
+}
+
+/** Standard labels on every child and pod; the user's own labels are not copied (they are the user's). */
+export function childLabels(md: ModelDeployment): Record<string, string> {
+  return {
+    [LabelKeys.name]: "maas-serving",
+    [LabelKeys.instance]: md.metadata.name!,
+    [LabelKeys.component]: "model-server",
+    [LabelKeys.partOf]: "maas",
+    [LabelKeys.managedBy]: MANAGED_BY,
+    ...selectorLabels(md),
+  };
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+}
+
+export function ownerReference(md: ModelDeployment): OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: md.metadata.name!,
+    uid: md.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** True when `obj` is controlled by this ModelDeployment (same uid), the only children we touch. */
+export function isControlledBy(
+  obj: { metadata?: { ownerReferences?: { uid?: string; controller?: boolean }[] } },
+  md: ModelDeployment,
+): boolean {
+  return (obj.metadata?.ownerReferences ?? []).some((r) => r.controller === true && r.uid === md.metadata.uid);
+}

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { classifyChild, firstDrift, quantityValue } from "../../../operator/src/reconcile/classify.ts";
+import { md } from "./fixtures.ts";
+
+const owned = { metadata: { ownerReferences: [{ uid: "uid-1", controller: true }] } };
+
+describe("classifyChild", function () {
+  it("creates a child that does not exist", function () {
+    assert.deepEqual(classifyChild(md(), { spec: { a: 1 } }, undefined), { action: "create" });
+  });
+  it("refuses a child that another owner controls", function () {
+    assert.deepEqual(classifyChild(md(), {}, { metadata: { ownerReferences: [{ uid: "other", controller: true }] } }), {
+      action: "conflict",
+    });
+  });
+  it("refuses a child without owner", function () {
+    assert.deepEqual(classifyChild(md(), {}, { metadata: {} }), { action: "conflict" });
+  });
+  it("does nothing when every field it sets already has its value, whatever else the server added", function () {
+    const observed = { ...owned, spec: { replicas: 2, template: { x: "1", defaulted: true } }, status: {} };
+    assert.deepEqual(classifyChild(md(), { spec: { replicas: 2, template: { x: "1" } } }, observed), {
+      action: "none",
+    });
+  });
+  it("names the first drifted field", function () {
+    const observed = { ...owned, spec: { replicas: 5 } };
+    assert.deepEqual(classifyChild(md(), { spec: { replicas: 2 } }, observed), {
+      action: "update",
+      drift: "spec.replicas",
+    });
+  });
+});
+
+describe("firstDrift", function () {
+  const table: { name: string; want: unknown; have: unknown; drift: string | undefined }[] = [
+    { name: "equal quantities written differently", want: { cpu: "0.5" }, have: { cpu: "500m" }, drift: undefined },
+    { name: "1000m equals 1", want: { cpu: "1000m" }, have: { cpu: "1" }, drift: undefined },
+    { name: "different quantities", want: { memory: "2Gi" }, have: { memory: "1Gi" }, drift: "memory" },
+    { name: "a list of another length", want: { a: [1, 2] }, have: { a: [1] }, drift: "a" },
+    {
+      name: "an element of a list",
+      want: { a: [{ x: 1 }, { x: 2 }] },
+      have: { a: [{ x: 1 }, { x: 3 }] },
+      drift: "a[1].x",
+    },
+    { name: "a missing object", want: { a: { b: 1 } }, have: {}, drift: "a" },
+    { name: "plain strings", want: { image: "a:1" }, have: { image: "a:2" }, drift: "image" },
+  ];
+  for (const t of table) {
+    it(`detects ${t.name} correctly`, function () {
+      assert.equal(firstDrift(t.want, t.have, ""), t.drift);
+    });
+  }
+  it("parses binary and decimal suffixes", function () {
+    assert.equal(quantityValue("2Gi"), 2 * 2 ** 30);
+    assert.equal(quantityValue("3k"), 3000);
+    assert.equal(quantityValue("abc"), undefined);
+  });
+});
