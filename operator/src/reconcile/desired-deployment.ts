@@ -5,7 +5,6 @@
  * no-op when nothing changed.
  */
 import type {
-  V1Affinity,
   V1Container,
   V1Deployment,
   V1EnvVar,
