@@ -1,0 +1,574 @@
+/**
+ * The ModelDeployment v1alpha1 schema: the single source of truth for the TypeScript types, the
+ * runtime validator and the CRD. Every field has a description (it is what `kubectl explain` shows),
+ * and every rule that spans fields is a CEL rule with a message that says what to change.
+ */
+import { Backends, CredentialKeys, Defaults, ModelFormats } from "../../../serving-image/src/contract.ts";
+import { DNS1123_SUBDOMAIN_PATTERN } from "./names.ts";
+import {
+  array,
+  integer,
+  map,
+  number,
+  object,
+  opaqueObject,
+  quantity,
+  rule,
+  string,
+  stringEnum,
+  type Static,
+} from "./schema.ts";
+
+/**
+ * URI schemes a model can come from (what the image's fetch step supports); `file` reads the node's
+ * filesystem and is meant for development. gs:// is refused with a hint: fetch reaches GCS through its
+ * S3-compatible XML API instead.
+ */
+export const UriSchemes = ["https", "http", "s3", "pvc", "file"] as const;
+export type UriScheme = (typeof UriSchemes)[number];
+
+/** Metric types the autoscaler understands; for all but PromQL the operator writes the query. */
+export const MetricTypes = ["RequestsPerSecond", "Concurrency", "LatencyP95", "PromQL"] as const;
+export type MetricType = (typeof MetricTypes)[number];
+
+/** Formats that need a native TensorFlow backend (the wasm and cpu backends only run TF.js formats). */
+export const NativeOnlyFormats = ["tf-saved-model"] as const satisfies readonly (typeof ModelFormats)[number][];
+export const NativeBackends = [
+  "auto",
+  "tensorflow",
+  "tensorflow-gpu",
+] as const satisfies readonly (typeof Backends)[number][];
+
+// URI grammar, kept in step with serving-image/src/fetch/uri.ts. Written without backslashes or quotes
+// so the same text is a valid CEL string literal, an RE2 pattern (API server) and an ECMAScript
+// pattern (runtime validator).
+const SCHEME_RE = "^(https?|s3|pvc|file)://";
+const HTTP_RE = "^https?://[^/?#]+";
+/** s3://<bucket>/<key>: S3 bucket naming (3-63 characters), and a key that names an object, not a prefix. */
+const S3_RE = "^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/(.*[^/])$";
+/** pvc://<claim>/<path>: the claim is a DNS-1123 label; the path is optional (the volume's root). */
+const PVC_RE = "^pvc://[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/.*)?$";
+/** A "." or ".." segment in a pvc path, which would leave the claim's directory. */
+const PVC_DOTS_RE = "^pvc://[^/]*/(.*/)?[.][.]?(/|$)";
+const FILE_RE = "^file:///.+";
+/** Sources fetch can copy a whole directory from (a SavedModel is a directory). */
+const DIRECTORY_RE = "^(pvc|file)://";
+/** Remote sources, which name single objects: a tfjs model there is its model.json. */
+const REMOTE_RE = "^(https?|s3)://";
+const JSON_FILE_RE = "[.]json([?#].*)?$";
+
+const re = (source: string): RegExp => new RegExp(source);
+const matches = (s: string, source: string): boolean => re(source).test(s);
+
+const LABEL_VALUE_PATTERN = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+
+const uri = string(
+  "Where the model is. https://host/path/model.json or http:// (a tfjs model.json; its weight files are fetched " +
+    "from beside it); s3://bucket/path/model.json (for GCS use its S3 API via the credentials Secret's " +
+    "AWS_ENDPOINT_URL_S3); pvc://claim/path (a model.json, file or directory on a PersistentVolumeClaim in the " +
+    "same namespace, mounted read-only); file:///path (development only: a path on the node that runs the pod).",
+  {
+    minLength: 1,
+    maxLength: 2048,
+    pattern: "^[^\\s]+$",
+    rules: [
+      rule<string>({
+        rule: "!self.startsWith('gs://')",
+        message:
+          "gs:// is not supported: use s3://<bucket>/<key> with AWS_ENDPOINT_URL_S3=https://storage.googleapis.com " +
+          "and HMAC keys in the credentials Secret",
+        check: (s) => !s.startsWith("gs://"),
+      }),
+      rule<string>({
+        rule: `self.startsWith('gs://') || self.matches('${SCHEME_RE}')`,
+        message: "uri must start with https://, http://, s3://, pvc:// or file://",
+        check: (s) => s.startsWith("gs://") || matches(s, SCHEME_RE),
+      }),
+      rule<string>({
+        rule: `!self.matches('^https?://') || self.matches('${HTTP_RE}')`,
+        message: "http(s) URIs need a host: https://<host>/<path>/model.json",
+        check: (s) => !matches(s, "^https?://") || matches(s, HTTP_RE),
+      }),
+      rule<string>({
+        rule: `!self.startsWith('s3://') || self.matches('${S3_RE}')`,
+        message:
+          "s3 URIs are s3://<bucket>/<key>: a bucket of 3-63 lowercase letters, digits, '.' and '-', and a key " +
+          "naming an object (not a prefix ending in /)",
+        check: (s) => !s.startsWith("s3://") || matches(s, S3_RE),
+      }),
+      rule<string>({
+        rule: `!self.startsWith('pvc://') || self.matches('${PVC_RE}')`,
+        message:
+          "pvc URIs are pvc://<claim-name>/<path inside the volume>; the claim is a PersistentVolumeClaim in the " +
+          "same namespace, named by a DNS-1123 label",
+        check: (s) => !s.startsWith("pvc://") || matches(s, PVC_RE),
+      }),
+      rule<string>({
+        rule: `!self.matches('${PVC_DOTS_RE}')`,
+        message: "pvc URI paths must stay inside the volume: no '.' or '..' segments",
+        check: (s) => !matches(s, PVC_DOTS_RE),
+      }),
+      rule<string>({
+        rule: `!self.startsWith('file://') || self.matches('${FILE_RE}')`,
+        message: "file URIs are file:///<absolute path> (development only: the path is on the node that runs the pod)",
+        check: (s) => !s.startsWith("file://") || matches(s, FILE_RE),
+      }),
+    ],
+  },
+);
+
+const model = object(
+  "The model to serve: where it is, its format, and how clients name it.",
+  {
+    uri,
+    format: stringEnum(
+      "Model format. tfjs-graph (tf.loadGraphModel) and tfjs-layers (tf.loadLayersModel) run on every backend; " +
+        "tf-saved-model is a directory (pvc:// or file://) and needs a native backend (tensorflow or tensorflow-gpu).",
+      ModelFormats,
+      { default: "tfjs-graph" },
+    ),
+    sha256: string(
+      "Optional sha256 (64 lowercase hex characters) of the whole fetched model: the sha256 of the sha256sum " +
+        "lines of its files, sorted by path (cd model-dir && find . -type f | sed 's|^./||' | LC_ALL=C sort | " +
+        "xargs -d '\\n' sha256sum | sha256sum). The pod's fetch step refuses a model that does not match.",
+      { pattern: "^[0-9a-f]{64}$", maxLength: 64 },
+    ),
+    servedName: string("Name clients use in /v1/models/{name} and /v2/models/{name}. Defaults to metadata.name.", {
+      pattern: "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+      maxLength: 63,
+    }),
+    version: string('Version reported by /v1 model status and /v2 model metadata, e.g. "3".', {
+      pattern: "^[A-Za-z0-9]([-A-Za-z0-9_.+]*[A-Za-z0-9])?$",
+      maxLength: 63,
+    }),
+    credentialsSecretRef: object(
+      "Secret in the same namespace with credentials for the model store. Keys read (each optional): " +
+        `${Object.values(CredentialKeys).join(", ")} (HTTP_AUTHORIZATION is the Authorization header for http(s)). ` +
+        "The values are passed to the fetch step only; they are never copied into status, logs or Events.",
+      {
+        name: string("Name of the Secret.", { pattern: DNS1123_SUBDOMAIN_PATTERN, minLength: 1, maxLength: 253 }),
+      },
+      { required: ["name"] },
+    ),
+  },
+  {
+    required: ["uri"],
+    rules: [
+      rule<{ uri: string; format?: string }>({
+        rule: `self.format != 'tf-saved-model' || self.uri.matches('${DIRECTORY_RE}')`,
+        message:
+          "format tf-saved-model is a directory (saved_model.pb and variables/): use a pvc:// or file:// uri; " +
+          "http(s) and s3 uris name single files",
+        fieldPath: ".uri",
+        check: (m) => m.format !== "tf-saved-model" || matches(m.uri, DIRECTORY_RE),
+      }),
+      rule<{ uri: string; format?: string }>({
+        rule: `self.format == 'tf-saved-model' || !self.uri.matches('${REMOTE_RE}') || self.uri.matches('${JSON_FILE_RE}')`,
+        message:
+          "http(s) and s3 uris of tfjs-graph and tfjs-layers models must name the model.json file; its weight " +
+          "files are fetched from beside it",
+        fieldPath: ".uri",
+        check: (m) => m.format === "tf-saved-model" || !matches(m.uri, REMOTE_RE) || matches(m.uri, JSON_FILE_RE),
+      }),
+      rule<{ uri: string; credentialsSecretRef?: unknown }>({
+        rule: "!has(self.credentialsSecretRef) || !self.uri.matches('^(pvc|file)://')",
+        message: "credentialsSecretRef is for s3 and http(s) model stores; pvc:// and file:// uris need none",
+        fieldPath: ".credentialsSecretRef",
+        reason: "FieldValueForbidden",
+        check: (m) => m.credentialsSecretRef === undefined || !matches(m.uri, "^(pvc|file)://"),
+      }),
+    ],
+  },
+);
+
+const gpu = object(
+  "GPUs per replica. The pods request nvidia.com/gpu and tolerate the nvidia.com/gpu:NoSchedule taint.",
+  {
+    count: integer("Whole GPUs per replica (limits nvidia.com/gpu). GPUs are not shared between pods.", {
+      minimum: 0,
+      maximum: 16,
+    }),
+    product: string(
+      "GPU model, as in the node label nvidia.com/gpu.product (e.g. NVIDIA-H100-80GB-HBM3). " +
+        "The pods then run only on nodes with that label value. Needs count >= 1.",
+      { pattern: LABEL_VALUE_PATTERN, maxLength: 63 },
+    ),
+  },
+  {
+    rules: [
+      rule<{ count?: number; product?: string }>({
+        rule: "!has(self.product) || (has(self.count) && self.count >= 1)",
+        message: "gpu.product selects a GPU model, so gpu.count must be at least 1",
+        fieldPath: ".count",
+        reason: "FieldValueRequired",
+        check: (g) => g.product === undefined || (g.count ?? 0) >= 1,
+      }),
+    ],
+  },
+);
+
+const resources = object(
+  "Compute resources of each serving replica.",
+  {
+    cpu: quantity(
+      'CPU request of the serving container, e.g. "2" or "500m". No CPU limit is set, so batches are never throttled.',
+      "cpu",
+      "2 or 500m",
+      { default: "1" },
+    ),
+    memory: quantity(
+      'Memory request and limit of the serving container, e.g. "4Gi". Must hold the model and a full queue.',
+      "memory",
+      "4Gi or 512Mi",
+      { default: "2Gi" },
+    ),
+    gpu,
+  },
+  { default: {} },
+);
+
+const toleration = object(
+  "A toleration added to the serving pods, as in a Pod spec.",
+  {
+    key: string("Taint key to tolerate; empty with operator Exists tolerates every taint.", { maxLength: 316 }),
+    operator: stringEnum("Equal (key and value must match) or Exists (any value).", ["Equal", "Exists"] as const),
+    value: string("Taint value to match with operator Equal.", { maxLength: 63 }),
+    effect: stringEnum("Taint effect to tolerate; empty tolerates all effects.", [
+      "NoSchedule",
+      "PreferNoSchedule",
+      "NoExecute",
+    ] as const),
+    tolerationSeconds: integer("How long a NoExecute taint is tolerated before eviction; unset means forever.", {
+      format: "int64",
+    }),
+  },
+  {
+    rules: [
+      rule<{ operator?: string; value?: string }>({
+        rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value)",
+        message: "a toleration with operator Exists matches any value; remove value",
+        fieldPath: ".value",
+        reason: "FieldValueForbidden",
+        check: (t) => t.operator !== "Exists" || t.value === undefined,
+      }),
+    ],
+  },
+);
+
+const scheduling = object("Where the serving pods may run, in addition to the GPU product selector.", {
+  nodeSelector: map("Node labels the pods require, as in a Pod spec.", string("Label value.", { maxLength: 63 }), {
+    maxProperties: 32,
+  }),
+  tolerations: array("Tolerations added to the serving pods.", toleration, { maxItems: 32, listType: "atomic" }),
+  affinity: opaqueObject(
+    "Pod affinity, anti-affinity and node affinity, exactly as in a Pod spec (core/v1 Affinity); " +
+      "checked by the API server when the Deployment's pods are created.",
+  ),
+  priorityClassName: string("PriorityClass of the serving pods.", {
+    pattern: DNS1123_SUBDOMAIN_PATTERN,
+    maxLength: 253,
+  }),
+});
+
+const serving = object(
+  "How the serving container runs the model.",
+  {
+    backend: stringEnum(
+      "TensorFlow.js backend. auto picks the best available: tensorflow-gpu (needs resources.gpu.count), " +
+        "tensorflow (native CPU), wasm, cpu.",
+      Backends,
+      { default: "auto" },
+    ),
+    batching: object(
+      "Dynamic batching: concurrent requests are merged into one model call.",
+      {
+        maxBatchSize: integer("Largest number of requests merged into one model call.", {
+          minimum: 1,
+          maximum: 1024,
+          default: Defaults.maxBatchSize,
+        }),
+        maxDelayMs: integer("Longest a request waits for others to join its batch, in milliseconds.", {
+          minimum: 0,
+          maximum: 1000,
+          default: Defaults.maxBatchDelayMs,
+        }),
+      },
+      { default: {} },
+    ),
+    maxQueue: integer(
+      "Requests waiting per replica; beyond it the server answers 429 with Retry-After instead of queueing without bound.",
+      { minimum: 1, maximum: 100000, default: Defaults.maxQueue },
+    ),
+    requestTimeoutMs: integer("Per-request deadline in milliseconds; past it the request gets 504.", {
+      minimum: 1,
+      maximum: 600000,
+      default: Defaults.requestTimeoutMs,
+    }),
+    workers: integer("Inference worker threads per replica; unset or 0 means one per available core.", {
+      minimum: 0,
+      maximum: 64,
+    }),
+  },
+  { default: {} },
+);
+
+const metric = object(
+  "The metric the autoscaler holds at target per replica.",
+  {
+    type: stringEnum(
+      "RequestsPerSecond (target: requests per second per replica), Concurrency (in-flight requests per replica), " +
+        "LatencyP95 (target: 95th percentile latency in seconds), or PromQL (your own query).",
+      MetricTypes,
+      { default: "RequestsPerSecond" },
+    ),
+    target: number("Value per replica the autoscaler aims for; must be greater than 0.", {
+      minimum: 0,
+      exclusiveMinimum: true,
+    }),
+    query: string(
+      "PromQL for type PromQL only. Must return one sample: the current value averaged per replica " +
+        "(desired replicas = ceil(current replicas x value / target)). $namespace and $deployment are replaced " +
+        "by this object's namespace and name.",
+      { minLength: 1, maxLength: 4096 },
+    ),
+  },
+  {
+    required: ["target"],
+    rules: [
+      rule<{ type?: string; query?: string }>({
+        rule: "self.type != 'PromQL' || has(self.query)",
+        message: "metric type PromQL needs a query",
+        fieldPath: ".query",
+        reason: "FieldValueRequired",
+        check: (m) => m.type !== "PromQL" || m.query !== undefined,
+      }),
+      rule<{ type?: string; query?: string }>({
+        rule: "self.type == 'PromQL' || !has(self.query)",
+        message: "query is only read for metric type PromQL; the other types use the operator's own query",
+        fieldPath: ".query",
+        reason: "FieldValueForbidden",
+        check: (m) => m.type === "PromQL" || m.query === undefined,
+      }),
+    ],
+  },
+);
+
+const autoscaling = object(
+  "Scale replicas from Prometheus metrics between minReplicas and maxReplicas (stable and panic windows as in " +
+    "Knative's autoscaler). Leave replicas unset when this is set.",
+  {
+    minReplicas: integer("Fewest replicas, also while metrics are unavailable.", {
+      minimum: 1,
+      maximum: 1000,
+      default: 1,
+    }),
+    maxReplicas: integer("Most replicas.", { minimum: 1, maximum: 1000 }),
+    metric,
+    stableWindowSeconds: integer("Window the metric is averaged over for normal scaling decisions, in seconds.", {
+      minimum: 6,
+      maximum: 3600,
+      default: 60,
+    }),
+    panicWindowSeconds: integer("Short window used to detect bursts, in seconds; at most stableWindowSeconds.", {
+      minimum: 1,
+      maximum: 600,
+      default: 6,
+    }),
+    panicThreshold: number(
+      "Panic mode starts when the panic-window metric per replica reaches panicThreshold x target; " +
+        "in panic mode replicas only go up. At least 1.",
+      { minimum: 1, maximum: 100, default: 2 },
+    ),
+    scaleDownDelaySeconds: integer(
+      "A scale-down happens only after the lower recommendation held for this long, in seconds.",
+      { minimum: 0, maximum: 3600, default: 300 },
+    ),
+    // A CEL rule instead of `maximum`: the API server prints a fractional maximum as an integer
+    // ("should be less than or equal to 0"), which would mislead.
+    tolerance: number("Relative deviation from target that causes no scaling, from 0 to 0.5 (0.1 = 10%).", {
+      minimum: 0,
+      default: 0.1,
+      rules: [
+        rule<number>({
+          rule: "self <= 0.5",
+          message: "tolerance must be at most 0.5 (50%)",
+          check: (t) => t <= 0.5,
+        }),
+      ],
+    }),
+    maxScaleUpRate: number("Most replicas may grow in one step, as a factor of the current replicas.", {
+      minimum: 1,
+      maximum: 1000,
+      default: 1000,
+    }),
+    maxScaleDownRate: number("Most replicas may shrink in one step, as a divisor of the current replicas.", {
+      minimum: 1,
+      maximum: 1000,
+      default: 2,
+    }),
+  },
+  {
+    required: ["maxReplicas", "metric"],
+    rules: [
+      rule<{ minReplicas?: number; maxReplicas: number }>({
+        rule: "self.minReplicas <= self.maxReplicas",
+        message: "minReplicas must be less than or equal to maxReplicas",
+        fieldPath: ".minReplicas",
+        check: (a) => (a.minReplicas ?? 1) <= a.maxReplicas,
+      }),
+      rule<{ panicWindowSeconds?: number; stableWindowSeconds?: number }>({
+        rule: "self.panicWindowSeconds <= self.stableWindowSeconds",
+        message: "panicWindowSeconds must be less than or equal to stableWindowSeconds",
+        fieldPath: ".panicWindowSeconds",
+        check: (a) => (a.panicWindowSeconds ?? 6) <= (a.stableWindowSeconds ?? 60),
+      }),
+    ],
+  },
+);
+
+interface SpecShape {
+  model: { format?: string };
+  replicas?: number;
+  autoscaling?: unknown;
+  resources?: { gpu?: { count?: number } };
+  serving?: { backend?: string };
+}
+
+export const specSchema = object(
+  "Desired state of a served model. The operator never writes spec; it creates a Deployment and a Service " +
+    "named after this object.",
+  {
+    model,
+    replicas: integer(
+      "Fixed number of serving replicas (default 1 when neither replicas nor autoscaling is set). " +
+        "Changed by kubectl scale. Leave unset when autoscaling is set.",
+      { minimum: 0, maximum: 1000, format: "int32" },
+    ),
+    resources,
+    scheduling,
+    serving,
+    autoscaling,
+    image: string("Serving image override; by default the image matching the operator's version.", {
+      pattern: "^[^\\s]+$",
+      minLength: 1,
+      maxLength: 512,
+    }),
+  },
+  {
+    required: ["model"],
+    rules: [
+      rule<SpecShape>({
+        rule: "!(has(self.replicas) && has(self.autoscaling))",
+        message:
+          "set either replicas (a fixed size) or autoscaling, not both; remove replicas to let the autoscaler size it",
+        fieldPath: ".replicas",
+        reason: "FieldValueForbidden",
+        check: (s) => !(s.replicas !== undefined && s.autoscaling !== undefined),
+      }),
+      rule<SpecShape>({
+        rule: "self.serving.backend != 'tensorflow-gpu' || (has(self.resources.gpu) && has(self.resources.gpu.count) && self.resources.gpu.count >= 1)",
+        message: "backend tensorflow-gpu needs resources.gpu.count of at least 1",
+        fieldPath: ".serving.backend",
+        check: (s) => s.serving?.backend !== "tensorflow-gpu" || (s.resources?.gpu?.count ?? 0) >= 1,
+      }),
+      rule<SpecShape>({
+        rule: "self.model.format != 'tf-saved-model' || self.serving.backend in ['auto', 'tensorflow', 'tensorflow-gpu']",
+        message: "format tf-saved-model needs a native backend: auto, tensorflow or tensorflow-gpu",
+        fieldPath: ".serving.backend",
+        check: (s) =>
+          s.model.format !== "tf-saved-model" ||
+          (NativeBackends as readonly string[]).includes(s.serving?.backend ?? "auto"),
+      }),
+    ],
+  },
+);
+
+/** Modes of the autoscaler, reported in status.autoscaling.mode. */
+export const AutoscalingModes = ["Stable", "Panic", "Holding"] as const;
+export type AutoscalingMode = (typeof AutoscalingModes)[number];
+
+const condition = object(
+  "A condition in the standard Kubernetes form (metav1.Condition).",
+  {
+    type: string(
+      "Condition type in CamelCase: Ready, ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive.",
+      {
+        pattern:
+          "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        maxLength: 316,
+      },
+    ),
+    status: stringEnum("True, False or Unknown.", ["True", "False", "Unknown"] as const),
+    observedGeneration: integer("metadata.generation the condition was computed from.", {
+      minimum: 0,
+      format: "int64",
+    }),
+    lastTransitionTime: string("When status last changed.", { format: "date-time" }),
+    reason: string("Machine-readable CamelCase reason for the condition's last transition.", {
+      pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+      minLength: 1,
+      maxLength: 1024,
+    }),
+    message: string("What happened, in words a user can act on.", { maxLength: 32768 }),
+  },
+  { required: ["type", "status", "lastTransitionTime", "reason", "message"] },
+);
+
+const autoscalingStatus = object("The autoscaler's last decision and why.", {
+  mode: stringEnum(
+    "Stable (normal), Panic (burst detected; replicas only go up) or Holding (metrics unavailable; replicas held).",
+    AutoscalingModes,
+  ),
+  metricType: stringEnum("Metric type the decision used.", MetricTypes),
+  currentMetric: number("Metric value per replica over the stable window at the last evaluation."),
+  panicMetric: number("Metric value per replica over the panic window at the last evaluation."),
+  target: number("Target per replica the decision aimed for."),
+  desiredReplicas: integer("Replicas the autoscaler wants (within minReplicas..maxReplicas).", {
+    minimum: 0,
+    format: "int32",
+  }),
+  lastEvaluationTime: string("When the metric was last read.", { format: "date-time" }),
+  lastScaleTime: string("When desiredReplicas last changed.", { format: "date-time" }),
+  panicSince: string("When the current panic mode started; absent when not in panic.", { format: "date-time" }),
+  reason: string("Why desiredReplicas is what it is, in words.", { maxLength: 1024 }),
+  recommendations: array(
+    "Recent recommendations, newest last; kept so scale-down delay survives a change of operator leader.",
+    object(
+      "One recommendation.",
+      {
+        time: string("When it was made.", { format: "date-time" }),
+        replicas: integer("Recommended replicas.", { minimum: 0, format: "int32" }),
+      },
+      { required: ["time", "replicas"] },
+    ),
+    { maxItems: 128, listType: "atomic" },
+  ),
+});
+
+export const statusSchema = object("Observed state, written by the operator only.", {
+  observedGeneration: integer("metadata.generation this status describes.", { minimum: 0, format: "int64" }),
+  conditions: array(
+    "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive.",
+    condition,
+    { maxItems: 16, listType: "map", mapKeys: ["type"] },
+  ),
+  replicas: integer("Serving pods that exist (the Deployment's status.replicas).", { minimum: 0, format: "int32" }),
+  readyReplicas: integer("Serving pods that are ready to answer requests.", { minimum: 0, format: "int32" }),
+  replicasSummary: string("ready/desired, e.g. 2/3, for the Replicas column.", { maxLength: 32 }),
+  selector: string("Label selector of the serving pods, for the scale subresource.", { maxLength: 1024 }),
+  endpoint: string("In-cluster URL of the model server, e.g. http://sentiment.ml.svc:8080.", { maxLength: 512 }),
+  autoscaling: autoscalingStatus,
+});
+
+export type ModelDeploymentSpec = Static<typeof specSchema>;
+export type ModelDeploymentStatus = Static<typeof statusSchema>;
+export type ModelSource = ModelDeploymentSpec["model"];
+export type Resources = NonNullable<ModelDeploymentSpec["resources"]>;
+export type GpuResources = NonNullable<Resources["gpu"]>;
+export type Scheduling = NonNullable<ModelDeploymentSpec["scheduling"]>;
+export type Toleration = NonNullable<Scheduling["tolerations"]>[number];
+export type Serving = NonNullable<ModelDeploymentSpec["serving"]>;
+export type Autoscaling = NonNullable<ModelDeploymentSpec["autoscaling"]>;
+export type AutoscalingMetric = Autoscaling["metric"];
+export type Condition = NonNullable<ModelDeploymentStatus["conditions"]>[number];
+export type AutoscalingStatus = NonNullable<ModelDeploymentStatus["autoscaling"]>;

@@ -1,0 +1,27 @@
+/** Names of the ModelDeployment API: group, version, kind, and the limits derived from them. */
+
+export const GROUP = "maas.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
+export const KIND = "ModelDeployment";
+export const LIST_KIND = "ModelDeploymentList";
+export const PLURAL = "modeldeployments";
+export const SINGULAR = "modeldeployment";
+export const SHORT_NAMES = ["md"] as const;
+export const CATEGORIES = ["maas"] as const;
+export const CRD_NAME = `${PLURAL}.${GROUP}` as const;
+
+/**
+ * Longest ModelDeployment name whose children keep readable names. The Deployment and Service carry
+ * the ModelDeployment's name (the Service name must be a DNS-1035 label), and the Deployment's pods
+ * are named `<name>-<pod-template-hash, up to 10>-<5 random>`. The API server truncates a
+ * generateName to 58 characters, so `<name>-<hash>-` must fit: 46 + 1 + 10 + 1 = 58, and the pod
+ * name (and hostname) stays at most 63 characters.
+ */
+export const MAX_NAME_LENGTH = 46;
+
+/** A DNS-1035 label: what a Service name must be. */
+export const DNS1035_LABEL_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+
+/** A DNS-1123 subdomain: what Secret, PersistentVolumeClaim and PriorityClass names must be. */
+export const DNS1123_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";

@@ -1,0 +1,320 @@
+/**
+ * Invalid ModelDeployments, each with the field its error must name. Used twice: by the unit tests
+ * against the runtime validator and by the integration tests against the real API server.
+ */
+
+type Json = Record<string, unknown>;
+
+const URI = "https://models.example.com/m/model.json";
+
+/** A valid ModelDeployment with `spec` (and optionally `name`) replaced. */
+export function manifest(spec: Json, name = "corpus"): Json {
+  return { apiVersion: "maas.dev/v1alpha1", kind: "ModelDeployment", metadata: { name }, spec };
+}
+
+const model = (m: Json = {}): Json => ({ uri: URI, ...m });
+const withAutoscaling = (a: Json, metric: Json = {}): Json =>
+  manifest({ model: model(), autoscaling: { maxReplicas: 4, ...a, metric: { target: 10, ...metric } } });
+
+export interface InvalidCase {
+  /** What is wrong, as a sentence fragment. */
+  readonly what: string;
+  /** The field path the API server's error must name. */
+  readonly field: string;
+  readonly manifest: Json;
+}
+
+export const invalidCases: readonly InvalidCase[] = [
+  // Autoscaling bounds and windows.
+  {
+    what: "minReplicas greater than maxReplicas",
+    field: "spec.autoscaling.minReplicas",
+    manifest: withAutoscaling({ minReplicas: 5, maxReplicas: 2 }),
+  },
+  { what: "minReplicas of 0", field: "spec.autoscaling.minReplicas", manifest: withAutoscaling({ minReplicas: 0 }) },
+  {
+    what: "maxReplicas missing",
+    field: "spec.autoscaling.maxReplicas",
+    manifest: manifest({ model: model(), autoscaling: { metric: { target: 1 } } }),
+  },
+  {
+    what: "both replicas and autoscaling",
+    field: "spec.replicas",
+    manifest: manifest({ model: model(), replicas: 2, autoscaling: { maxReplicas: 3, metric: { target: 5 } } }),
+  },
+  { what: "a target of zero", field: "spec.autoscaling.metric.target", manifest: withAutoscaling({}, { target: 0 }) },
+  { what: "a negative target", field: "spec.autoscaling.metric.target", manifest: withAutoscaling({}, { target: -5 }) },
+  {
+    what: "no target",
+    field: "spec.autoscaling.metric.target",
+    manifest: manifest({ model: model(), autoscaling: { maxReplicas: 2, metric: { type: "Concurrency" } } }),
+  },
+  {
+    what: "a PromQL metric without a query",
+    field: "spec.autoscaling.metric.query",
+    manifest: withAutoscaling({}, { type: "PromQL" }),
+  },
+  {
+    what: "a query with a built-in metric type",
+    field: "spec.autoscaling.metric.query",
+    manifest: withAutoscaling({}, { type: "Concurrency", query: "sum(up)" }),
+  },
+  {
+    what: "an unknown metric type",
+    field: "spec.autoscaling.metric.type",
+    manifest: withAutoscaling({}, { type: "GPUUtilization" }),
+  },
+  {
+    what: "a panic threshold below 1",
+    field: "spec.autoscaling.panicThreshold",
+    manifest: withAutoscaling({ panicThreshold: 0.5 }),
+  },
+  {
+    what: "a stable window below 6 seconds",
+    field: "spec.autoscaling.stableWindowSeconds",
+    manifest: withAutoscaling({ stableWindowSeconds: 3, panicWindowSeconds: 1 }),
+  },
+  {
+    what: "a stable window above an hour",
+    field: "spec.autoscaling.stableWindowSeconds",
+    manifest: withAutoscaling({ stableWindowSeconds: 7200 }),
+  },
+  {
+    what: "a panic window longer than the stable window",
+    field: "spec.autoscaling.panicWindowSeconds",
+    manifest: withAutoscaling({ stableWindowSeconds: 10, panicWindowSeconds: 20 }),
+  },
+  {
+    what: "a panic window of 0",
+    field: "spec.autoscaling.panicWindowSeconds",
+    manifest: withAutoscaling({ panicWindowSeconds: 0 }),
+  },
+  {
+    what: "a negative scale-down delay",
+    field: "spec.autoscaling.scaleDownDelaySeconds",
+    manifest: withAutoscaling({ scaleDownDelaySeconds: -1 }),
+  },
+  { what: "a tolerance above 0.5", field: "spec.autoscaling.tolerance", manifest: withAutoscaling({ tolerance: 2 }) },
+  // Replicas.
+  { what: "negative replicas", field: "spec.replicas", manifest: manifest({ model: model(), replicas: -1 }) },
+  { what: "fractional replicas", field: "spec.replicas", manifest: manifest({ model: model(), replicas: 1.5 }) },
+  // GPUs and resources.
+  {
+    what: "a negative GPU count",
+    field: "spec.resources.gpu.count",
+    manifest: manifest({ model: model(), resources: { gpu: { count: -1 } } }),
+  },
+  {
+    what: "a fractional GPU count",
+    field: "spec.resources.gpu.count",
+    manifest: manifest({ model: model(), resources: { gpu: { count: 0.5 } } }),
+  },
+  {
+    what: "more than 16 GPUs",
+    field: "spec.resources.gpu.count",
+    manifest: manifest({ model: model(), resources: { gpu: { count: 17 } } }),
+  },
+  {
+    what: "a GPU product without a count",
+    field: "spec.resources.gpu.count",
+    manifest: manifest({ model: model(), resources: { gpu: { product: "NVIDIA-A100-SXM4-80GB" } } }),
+  },
+  {
+    what: "a GPU product with a count of 0",
+    field: "spec.resources.gpu.count",
+    manifest: manifest({ model: model(), resources: { gpu: { count: 0, product: "NVIDIA-A100-SXM4-80GB" } } }),
+  },
+  {
+    what: "a GPU product that is not a label value",
+    field: "spec.resources.gpu.product",
+    manifest: manifest({ model: model(), resources: { gpu: { count: 1, product: "NVIDIA A100" } } }),
+  },
+  {
+    what: "a negative CPU",
+    field: "spec.resources.cpu",
+    manifest: manifest({ model: model(), resources: { cpu: -1 } }),
+  },
+  {
+    what: "memory that is not a quantity",
+    field: "spec.resources.memory",
+    manifest: manifest({ model: model(), resources: { memory: "lots" } }),
+  },
+  {
+    what: "a negative memory string",
+    field: "spec.resources.memory",
+    manifest: manifest({ model: model(), resources: { memory: "-4Gi" } }),
+  },
+  // Serving.
+  {
+    what: "an unknown backend",
+    field: "spec.serving.backend",
+    manifest: manifest({ model: model(), serving: { backend: "onnx" } }),
+  },
+  {
+    what: "backend tensorflow-gpu without GPUs",
+    field: "spec.serving.backend",
+    manifest: manifest({ model: model(), serving: { backend: "tensorflow-gpu" } }),
+  },
+  {
+    what: "a SavedModel on the wasm backend",
+    field: "spec.serving.backend",
+    manifest: manifest({
+      model: model({ uri: "pvc://models/saved", format: "tf-saved-model" }),
+      serving: { backend: "wasm" },
+    }),
+  },
+  {
+    what: "a batch size of 0",
+    field: "spec.serving.batching.maxBatchSize",
+    manifest: manifest({ model: model(), serving: { batching: { maxBatchSize: 0 } } }),
+  },
+  {
+    what: "a queue bound of 0",
+    field: "spec.serving.maxQueue",
+    manifest: manifest({ model: model(), serving: { maxQueue: 0 } }),
+  },
+  // Model source.
+  { what: "no model uri", field: "spec.model.uri", manifest: manifest({ model: { format: "tfjs-graph" } }) },
+  {
+    what: "an unknown model format",
+    field: "spec.model.format",
+    manifest: manifest({ model: model({ format: "onnx" }) }),
+  },
+  {
+    what: "an ftp uri",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "ftp://models.example.com/m/model.json" }) }),
+  },
+  {
+    what: "an https uri without a host",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https:///m/model.json" }) }),
+  },
+  {
+    what: "a gs uri (fetch reaches GCS through s3://)",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "gs://bucket/m/model.json" }) }),
+  },
+  {
+    what: "an s3 uri naming a prefix",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "s3://bucket/m/" }) }),
+  },
+  {
+    what: "an s3 tfjs uri that is not a model.json",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "s3://bucket/m/weights.bin" }) }),
+  },
+  {
+    what: "a SavedModel in s3",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "s3://bucket/saved/saved_model.pb", format: "tf-saved-model" }) }),
+  },
+  {
+    what: "a pvc path that leaves the volume",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "pvc://models/../etc/model.json" }) }),
+  },
+  {
+    what: "a uri with a space",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/my model/model.json" }) }),
+  },
+  {
+    what: "a SavedModel over https",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/saved/", format: "tf-saved-model" }) }),
+  },
+  {
+    what: "an https tfjs uri that is not a model.json",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/m/" }) }),
+  },
+  {
+    what: "a pvc uri with an invalid claim name",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "pvc://Models_Claim/m" }) }),
+  },
+  {
+    what: "a relative file uri",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "file://models/m/model.json" }) }),
+  },
+  {
+    what: "an s3 uri with an invalid bucket",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "s3://B/m/model.json" }) }),
+  },
+  {
+    what: "a sha256 in uppercase",
+    field: "spec.model.sha256",
+    manifest: manifest({
+      model: model({ sha256: "3F79BB7B435B05321651DAEFD374CDC681DC06FAA65E374E38337B88CA046DEA" }),
+    }),
+  },
+  {
+    what: "a sha256 that is too short",
+    field: "spec.model.sha256",
+    manifest: manifest({ model: model({ sha256: "3f79bb7b" }) }),
+  },
+  {
+    what: "a served name with a slash",
+    field: "spec.model.servedName",
+    manifest: manifest({ model: model({ servedName: "team/model" }) }),
+  },
+  {
+    what: "credentials for a pvc uri",
+    field: "spec.model.credentialsSecretRef",
+    manifest: manifest({ model: model({ uri: "pvc://models/m/model.json", credentialsSecretRef: { name: "store" } }) }),
+  },
+  {
+    what: "a credentials reference without a name",
+    field: "spec.model.credentialsSecretRef.name",
+    manifest: manifest({ model: model({ credentialsSecretRef: {} }) }),
+  },
+  // Scheduling.
+  {
+    what: "an unknown toleration effect",
+    field: "spec.scheduling.tolerations[0].effect",
+    manifest: manifest({
+      model: model(),
+      scheduling: { tolerations: [{ key: "gpu", operator: "Exists", effect: "NoRun" }] },
+    }),
+  },
+  {
+    what: "a toleration with operator Exists and a value",
+    field: "spec.scheduling.tolerations[0].value",
+    manifest: manifest({
+      model: model(),
+      scheduling: { tolerations: [{ key: "gpu", operator: "Exists", value: "x" }] },
+    }),
+  },
+  // Unknown fields (strict field validation).
+  {
+    what: "an unknown field in spec",
+    field: "spec.replicaCount",
+    manifest: manifest({ model: model(), replicaCount: 2 }),
+  },
+  {
+    what: "an unknown field in the model",
+    field: "spec.model.url",
+    manifest: manifest({ model: model({ url: URI }) }),
+  },
+  {
+    what: "an unknown field in autoscaling",
+    field: "spec.autoscaling.targetRPS",
+    manifest: withAutoscaling({ targetRPS: 5 }),
+  },
+  // Names that do not fit the derived children.
+  {
+    what: "a name longer than 46 characters",
+    field: "metadata.name",
+    manifest: manifest({ model: model() }, "a".repeat(47)),
+  },
+  {
+    what: "a name with a dot (not a Service name)",
+    field: "metadata.name",
+    manifest: manifest({ model: model() }, "sentiment.v2"),
+  },
+  { what: "a name starting with a digit", field: "metadata.name", manifest: manifest({ model: model() }, "3d-unet") },
+];
