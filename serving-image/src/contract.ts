@@ -31,6 +31,12 @@ export const Env = {
   workers: "MAAS_WORKERS",
   httpPort: "MAAS_HTTP_PORT",
   metricsPort: "MAAS_METRICS_PORT",
+  /** Largest request body `serve` accepts, in bytes; larger bodies get 413. */
+  maxBodyBytes: "MAAS_MAX_BODY_BYTES",
+  /** A request body must arrive completely within this many milliseconds, or the request gets 408. */
+  bodyTimeoutMs: "MAAS_BODY_TIMEOUT_MS",
+  /** On SIGTERM, how long `serve` waits for accepted requests to finish before it exits anyway. */
+  drainTimeoutMs: "MAAS_DRAIN_TIMEOUT_MS",
   /** The ModelDeployment's name and namespace, stamped on every metric as labels. */
   deploymentName: "MAAS_DEPLOYMENT",
   deploymentNamespace: "MAAS_NAMESPACE",
@@ -42,6 +48,20 @@ export const Env = {
   awsRegion: "AWS_REGION",
   s3Endpoint: "AWS_ENDPOINT_URL_S3",
   httpAuthorization: "MAAS_HTTP_AUTHORIZATION",
+  /** Optional STS session token for s3 (temporary credentials). */
+  awsSessionToken: "AWS_SESSION_TOKEN",
+  /** Where the operator mounts the claim of a `pvc://<claim>/<path>` URI (read-only) in the `fetch` container. */
+  modelSourceDir: "MAAS_MODEL_SOURCE_DIR",
+  /** Upper bound on the bytes `fetch` writes for one model (all files together). */
+  fetchMaxBytes: "MAAS_FETCH_MAX_BYTES",
+  /** `fetch` gives up on an attempt after this many milliseconds without a byte (connect included). */
+  fetchTimeoutMs: "MAAS_FETCH_TIMEOUT_MS",
+  /** Wall-clock limit for the whole `fetch`, retries included. */
+  fetchDeadlineMs: "MAAS_FETCH_DEADLINE_MS",
+  /** Retries per file after the first attempt, for 5xx/408/429 and network errors (never for other 4xx). */
+  fetchRetries: "MAAS_FETCH_RETRIES",
+  /** Base of the exponential backoff between retries, in milliseconds. */
+  fetchBackoffMs: "MAAS_FETCH_BACKOFF_MS",
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 
@@ -70,6 +90,13 @@ export const Paths = {
   /** Writable scratch space (the root filesystem is read-only). */
   tmpDir: "/tmp",
   terminationMessage: "/dev/termination-log",
+  /**
+   * Default of MAAS_MODEL_DIR for both commands: a directory *inside* the model volume, never its mount point,
+   * because `fetch` stages the model next to it and renames it into place (a mount point cannot be renamed).
+   */
+  fetchedModelDir: "/models/model",
+  /** Default of MAAS_MODEL_SOURCE_DIR: where a `pvc://` claim is mounted read-only in the `fetch` container. */
+  modelSourceDir: "/model-source",
 } as const;
 
 export const Probes = {
@@ -110,6 +137,10 @@ export const Metrics = {
   batchSize: "maas_batch_size",
   modelLoadSeconds: "maas_model_load_seconds",
   backendInfo: "maas_backend_info",
+  /** 1 when the model is loaded, warmed up and the server is not draining; 0 otherwise. */
+  modelReady: "maas_model_ready",
+  /** Inference worker threads currently running the model. */
+  inferenceWorkers: "maas_inference_workers",
 } as const;
 
 export const Backends = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -126,4 +157,12 @@ export const Defaults = {
   requestTimeoutMs: 30_000,
   /** Request bodies above this are refused with 413 before they are buffered. */
   maxBodyBytes: 64 * 1024 * 1024,
+  bodyTimeoutMs: 30_000,
+  /** Longer than requestTimeoutMs, so every accepted request can finish or time out on its own. */
+  drainTimeoutMs: 45_000,
+  fetchMaxBytes: 4 * 1024 * 1024 * 1024,
+  fetchTimeoutMs: 30_000,
+  fetchDeadlineMs: 30 * 60_000,
+  fetchRetries: 4,
+  fetchBackoffMs: 500,
 } as const;

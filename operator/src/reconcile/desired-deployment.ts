@@ -24,7 +24,7 @@ import {
   Ports,
   Probes,
 } from "../../../serving-image/src/contract.ts";
-import { childLabels, ownerReference, selectorLabels } from "./labels.ts";
+import { childLabels, ownerReference, selectorLabels, type Desired } from "./labels.ts";
 
 export interface OperatorSettings {
   /** Serving image used when spec.image is empty. */
@@ -185,7 +185,7 @@ function tolerations(md: ModelDeployment): V1Toleration[] {
 }
 
 /** The full desired Deployment, ready for server-side apply under the operator's field manager. */
-export function desiredDeployment(md: ModelDeployment, settings: OperatorSettings): V1Deployment {
+export function desiredDeployment(md: ModelDeployment, settings: OperatorSettings): Desired<V1Deployment> {
   const name = md.metadata.name!;
   const image = md.spec.image ?? settings.servingImage;
   const pull = settings.imagePullPolicy;

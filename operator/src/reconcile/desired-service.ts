@@ -2,9 +2,9 @@
 import type { V1Service } from "@kubernetes/client-node";
 import type { ModelDeployment } from "../api/index.ts";
 import { PortNames, Ports } from "../../../serving-image/src/contract.ts";
-import { childLabels, ownerReference, selectorLabels } from "./labels.ts";
+import { childLabels, ownerReference, selectorLabels, type Desired } from "./labels.ts";
 
-export function desiredService(md: ModelDeployment): V1Service {
+export function desiredService(md: ModelDeployment): Desired<V1Service> {
   return {
     apiVersion: "v1",
     kind: "Service",

@@ -1,6 +1,9 @@
 /** Labels, names and owner references that tie a ModelDeployment to its children. */
 import { API_VERSION, KIND, type ModelDeployment } from "../api/index.ts";
 
+/** A desired child: what server-side apply needs is always set. */
+export type Desired<T> = T & { apiVersion: string; kind: string; metadata: { name: string; namespace: string } };
+
 export const FIELD_MANAGER = "maas-operator";
 export const MANAGED_BY = "maas-operator";
 

@@ -356,9 +356,9 @@ function eventFor(type: ConditionType, v: Verdict): StatusEvent | undefined {
 const order: (keyof typeof chains)[] = ["Ready", "ModelAvailable", "Scheduled", "Progressing", "Degraded"];
 
 /**
- * The status to write and the Events to record. Conditions keep their lastTransitionTime unless
- * their status changed; conditions and fields owned by the autoscaler (ScalingActive, autoscaling)
- * are carried over untouched.
+ * The status fields the reconciler owns, and the Events to record. Conditions keep their
+ * lastTransitionTime unless their status changed. The autoscaler's fields (the ScalingActive
+ * condition and status.autoscaling) are left out: it applies them under its own field manager.
  */
 export function computeStatus(
   md: ModelDeployment,
@@ -389,8 +389,6 @@ export function computeStatus(
       message: v.message,
     };
   });
-  const scaling = previous.get(ConditionTypes.ScalingActive);
-  if (scaling && md.spec.autoscaling) conditions.push(scaling);
   const d = observed.deployment;
   const status: ModelDeploymentStatus = {
     observedGeneration: generation,
@@ -400,14 +398,23 @@ export function computeStatus(
     replicasSummary: `${d?.status?.readyReplicas ?? 0}/${f.desired}`,
     selector: selectorString(md),
     endpoint: endpointOf(md),
-    ...(md.spec.autoscaling && md.status?.autoscaling ? { autoscaling: md.status.autoscaling } : {}),
   };
   return { status, events };
 }
 
-/** True when two statuses differ in anything but the order of object keys. */
-export function statusChanged(a: ModelDeploymentStatus | undefined, b: ModelDeploymentStatus): boolean {
-  return canonical(a ?? {}) !== canonical(b);
+/** The part of a stored status that the reconciler owns (what computeStatus returns). */
+export function ownedStatus(s: ModelDeploymentStatus | undefined): ModelDeploymentStatus {
+  if (!s) return {};
+  const { autoscaling: _autoscaling, conditions, ...rest } = s;
+  return {
+    ...rest,
+    ...(conditions ? { conditions: conditions.filter((c) => c.type !== ConditionTypes.ScalingActive) } : {}),
+  };
+}
+
+/** True when the stored status differs from the computed one in a field the reconciler owns. */
+export function statusChanged(stored: ModelDeploymentStatus | undefined, computed: ModelDeploymentStatus): boolean {
+  return canonical(ownedStatus(stored)) !== canonical(computed);
 }
 
 function canonical(v: unknown): string {

@@ -1,0 +1,234 @@
+/**
+ * maas-operator: wires informers, the work queue, the ModelDeployment reconciler, leader election
+ * and the health/metrics server. Every replica keeps warm caches; only the leader runs workers
+ * (and so writes). SIGTERM stops the workers, releases the lease so a standby takes over at once,
+ * and exits 0; a lost lease exits 1 at once (another replica may already lead).
+ */
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import {
+  KubeConfig,
+  type KubernetesObject,
+  type V1Deployment,
+  type V1Pod,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { GROUP, KIND, type ModelDeployment } from "./api/index.ts";
+import { realClock } from "./controller/clock.ts";
+import { Controller } from "./controller/controller.ts";
+import { EventRecorder } from "./controller/events.ts";
+import { startHealthServer } from "./controller/health.ts";
+import { Informer, type InformerEvent } from "./controller/informer.ts";
+import { controllerOwnerKey, keyOf, labelKey } from "./controller/keys.ts";
+import { KubeClient } from "./controller/kube-client.ts";
+import { LeaderElector } from "./controller/leader-election.ts";
+import { createLogger } from "./controller/log.ts";
+import { OperatorMetrics } from "./controller/metrics.ts";
+import { defaultControllerRateLimiter } from "./controller/rate-limiter.ts";
+import { Resources } from "./controller/resources.ts";
+import { WorkQueue } from "./controller/work-queue.ts";
+import { ModelDeploymentReconciler } from "./model-deployment-reconciler.ts";
+import { LabelKeys, managedBySelector } from "./reconcile/labels.ts";
+
+export const DEFAULT_SERVING_IMAGE = "ghcr.io/maas-dev/maas-serving:0.1.0";
+
+const { values: flags } = parseArgs({
+  options: {
+    kubeconfig: { type: "string" },
+    namespaces: { type: "string", default: process.env.MAAS_WATCH_NAMESPACES ?? "" },
+    "leader-election-namespace": { type: "string", default: process.env.POD_NAMESPACE ?? "maas-system" },
+    "leader-election-id": { type: "string", default: "maas-operator" },
+    "lease-duration-seconds": { type: "string", default: "15" },
+    "renew-deadline-seconds": { type: "string", default: "10" },
+    "retry-period-seconds": { type: "string", default: "2" },
+    "health-port": { type: "string", default: "8081" },
+    "serving-image": { type: "string", default: process.env.MAAS_SERVING_IMAGE ?? DEFAULT_SERVING_IMAGE },
+    workers: { type: "string", default: "4" },
+    "conflict-recheck-seconds": { type: "string", default: "30" },
+    "log-level": { type: "string", default: process.env.LOG_LEVEL ?? "info" },
+  },
+});
+
+function positiveNumber(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`--${name} must be a non-negative number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * Enqueue filter for ModelDeployments: spec changes (generation), deletion, and the autoscaler's
+ * decision (the reconciler turns it into Deployment replicas). The operator's own status writes
+ * change none of these, so they do not trigger another pass.
+ */
+function modelDeploymentTrigger(): (md: ModelDeployment, event: InformerEvent) => boolean {
+  const seen = new Map<string, string>();
+  return (md, event) => {
+    const key = keyOf(md);
+    if (event === "delete") {
+      seen.delete(key);
+      return true;
+    }
+    const fingerprint = JSON.stringify([
+      md.metadata.generation,
+      md.metadata.deletionTimestamp ?? "",
+      md.status?.autoscaling?.desiredReplicas,
+    ]);
+    const changed = seen.get(key) !== fingerprint;
+    seen.set(key, fingerprint);
+    return event === "add" || changed;
+  };
+}
+
+async function main(): Promise<void> {
+  const log = createLogger(flags["log-level"]);
+  const kc = new KubeConfig();
+  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+  else kc.loadFromDefault();
+  const metrics = new OperatorMetrics().withProcessMetrics();
+  const client = new KubeClient(kc, { metrics });
+  const namespaces = (flags.namespaces ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const identity = `${hostname()}_${randomUUID().slice(0, 8)}`;
+  const clock = realClock;
+  const informerOptions = { client, namespaces, log, metrics, clock };
+
+  const modelDeployments = new Informer<ModelDeployment>({ ...informerOptions, resource: Resources.ModelDeployment });
+  // Children caches hold only what we manage, so they stay small however busy the cluster is.
+  const deployments = new Informer<V1Deployment>({
+    ...informerOptions,
+    resource: Resources.Deployment,
+    labelSelector: managedBySelector,
+  });
+  const services = new Informer<V1Service>({
+    ...informerOptions,
+    resource: Resources.Service,
+    labelSelector: managedBySelector,
+  });
+  const pods = new Informer<V1Pod>({ ...informerOptions, resource: Resources.Pod, labelSelector: managedBySelector });
+
+  const queue = new WorkQueue({
+    rateLimiter: defaultControllerRateLimiter(clock),
+    metrics: metrics.workQueue("modeldeployment"),
+    clock,
+  });
+  const trigger = modelDeploymentTrigger();
+  modelDeployments.onEvent((md, event) => {
+    if (trigger(md, event)) queue.add(keyOf(md));
+  });
+  const byOwner = (obj: KubernetesObject) => {
+    const key = controllerOwnerKey(obj, GROUP, KIND);
+    if (key) queue.add(key);
+  };
+  deployments.onEvent(byOwner);
+  services.onEvent(byOwner);
+  // Pods belong to ReplicaSets, so they map to their ModelDeployment by the selector label.
+  pods.onEvent((pod) => {
+    const key = labelKey(pod, LabelKeys.deployment);
+    if (key) queue.add(key);
+  });
+
+  const events = new EventRecorder({
+    client,
+    controller: "maas.dev/maas-operator",
+    instance: identity,
+    log,
+    metrics,
+    clock,
+  });
+  const reconciler = new ModelDeploymentReconciler({
+    client,
+    modelDeployments,
+    deployments,
+    services,
+    pods,
+    events,
+    settings: { servingImage: flags["serving-image"] ?? DEFAULT_SERVING_IMAGE },
+    conflictRecheckMs: positiveNumber("conflict-recheck-seconds", flags["conflict-recheck-seconds"]) * 1000,
+    log,
+    clock,
+  });
+  const controller = new Controller({
+    name: "modeldeployment",
+    reconciler,
+    queue,
+    informers: [modelDeployments, deployments, services, pods],
+    workers: positiveNumber("workers", flags.workers) || 1,
+    log,
+    metrics,
+    clock,
+  });
+
+  const informers = [modelDeployments, deployments, services, pods];
+  for (const i of informers) i.start();
+
+  let controllerRun: Promise<void> | undefined;
+  const elector = new LeaderElector({
+    client,
+    namespace: flags["leader-election-namespace"] ?? "maas-system",
+    name: flags["leader-election-id"] ?? "maas-operator",
+    identity,
+    leaseDurationMs: positiveNumber("lease-duration-seconds", flags["lease-duration-seconds"]) * 1000,
+    renewDeadlineMs: positiveNumber("renew-deadline-seconds", flags["renew-deadline-seconds"]) * 1000,
+    retryPeriodMs: positiveNumber("retry-period-seconds", flags["retry-period-seconds"]) * 1000,
+    log,
+    metrics,
+    clock,
+    onStartedLeading: (signal) => {
+      log.info({ identity }, "started leading");
+      controllerRun = controller.run(signal).catch((err: unknown) => {
+        log.fatal({ err }, "controller stopped with an error");
+        process.exit(1);
+      });
+    },
+    onStoppedLeading: (reason) => {
+      if (reason === "lost") {
+        log.error({ identity }, "lost the leader lease; exiting so a fresh process campaigns again");
+        process.exit(1);
+      }
+    },
+    onNewLeader: (holder) => {
+      log.info({ holder }, "leader is now " + (holder || "nobody"));
+    },
+  });
+
+  const health = await startHealthServer({
+    port: positiveNumber("health-port", flags["health-port"]),
+    registry: metrics.registry,
+    readiness: [
+      ...informers.map((i) => ({ name: `informer-${i.resource.plural}`, check: () => i.health() })),
+      { name: "leader-election", check: () => elector.health() },
+    ],
+    log,
+  });
+  log.info(
+    { port: health.port, identity, namespaces: namespaces.length ? namespaces : "all" },
+    "maas-operator started",
+  );
+  const leading = elector.run();
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down: stopping workers and releasing the lease");
+    // Stopping the elector aborts the controller's signal (workers drain), then releases the lease.
+    await elector.stop();
+    await controllerRun;
+    await leading;
+    await Promise.all(informers.map((i) => i.stop()));
+    await health.close();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`maas-operator failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

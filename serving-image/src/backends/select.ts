@@ -1,0 +1,70 @@
+/**
+ * Chooses and initialises the TensorFlow.js backend: the configured one, or the best available in the
+ * order tensorflow-gpu ▸ tensorflow ▸ wasm ▸ cpu. The native packages are optional dependencies, so
+ * they are probed with a dynamic import that fails cleanly when they are absent.
+ */
+import { createRequire } from "node:module";
+import path from "node:path";
+import type * as tfjs from "@tensorflow/tfjs";
+import type { Backend } from "../contract.ts";
+
+export type ResolvedBackend = Exclude<Backend, "auto">;
+
+/** The order `auto` tries. */
+export const backendPreference: readonly ResolvedBackend[] = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"];
+
+export interface BackendChoice {
+  readonly backend: ResolvedBackend;
+  /** The tfjs-node(-gpu) module when a native backend was chosen (SavedModel loading needs it). */
+  readonly native: unknown;
+  /** Why each better backend was skipped, for the startup log. */
+  readonly skipped: readonly string[];
+}
+
+const nativePackages: Partial<Record<ResolvedBackend, string>> = {
+  "tensorflow-gpu": "@tensorflow/tfjs-node-gpu",
+  tensorflow: "@tensorflow/tfjs-node",
+};
+
+/** The directory holding tfjs-backend-wasm's .wasm files, resolved from node_modules. */
+export function wasmDirectory(): string {
+  const require = createRequire(import.meta.url);
+  return path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm")) + path.sep;
+}
+
+async function tryBackend(tf: typeof tfjs, backend: ResolvedBackend): Promise<unknown> {
+  const pkg = nativePackages[backend];
+  if (pkg !== undefined) {
+    // A variable specifier keeps TypeScript from requiring the optional package at build time.
+    const specifier: string = pkg;
+    const native: unknown = await import(specifier);
+    if (!(await tf.setBackend("tensorflow"))) throw new Error(`${pkg} loaded but its backend did not initialise`);
+    return native;
+  }
+  if (backend === "wasm") {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    wasm.setWasmPaths(wasmDirectory());
+    if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
+    return undefined;
+  }
+  if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend did not initialise");
+  return undefined;
+}
+
+/** Initialises `requested` (or the best available for `auto`); throws naming why it is unavailable. */
+export async function initBackend(tf: typeof tfjs, requested: Backend): Promise<BackendChoice> {
+  const candidates = requested === "auto" ? backendPreference : [requested];
+  const skipped: string[] = [];
+  for (const backend of candidates) {
+    try {
+      const native = await tryBackend(tf, backend);
+      await tf.ready();
+      return { backend, native, skipped };
+    } catch (err) {
+      const reason = `${backend}: ${(err as Error).message.split("\n")[0] ?? ""}`;
+      if (requested !== "auto") throw new Error(`Backend ${reason}`, { cause: err });
+      skipped.push(reason);
+    }
+  }
+  throw new Error(`No TensorFlow.js backend could initialise (${skipped.join("; ")})`);
+}

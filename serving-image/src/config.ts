@@ -1,0 +1,71 @@
+/**
+ * The `serve` command's configuration, read from the environment the operator renders (see contract.ts).
+ */
+import { Backends, Defaults, Env, ModelFormats, Paths, Ports, type Backend, type ModelFormat } from "./contract.ts";
+
+export interface ServeConfig {
+  readonly servedName: string;
+  readonly modelVersion: string;
+  readonly modelDir: string;
+  readonly modelFormat: ModelFormat | undefined;
+  readonly backend: Backend;
+  readonly maxBatchSize: number;
+  readonly maxBatchDelayMs: number;
+  readonly maxQueue: number;
+  readonly requestTimeoutMs: number;
+  readonly workers: number;
+  readonly httpPort: number;
+  readonly metricsPort: number;
+  readonly maxBodyBytes: number;
+  readonly bodyTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly deployment: string;
+  readonly namespace: string;
+}
+
+/**
+ * Reads the configuration. Values that are set but invalid are collected in `problems` (each naming
+ * the variable) and replaced by the default, so the server can still start and report them.
+ */
+export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; problems: string[] } {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+    if (!(n >= min && n <= max)) {
+      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T | undefined): T | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  const config: ServeConfig = {
+    servedName: env[Env.servedName] || "model",
+    modelVersion: String(int(Env.modelVersion, 1, 0)),
+    modelDir: env[Env.modelDir] || Paths.fetchedModelDir,
+    modelFormat: oneOf(Env.modelFormat, ModelFormats, undefined),
+    backend: oneOf(Env.backend, Backends, "auto") ?? "auto",
+    maxBatchSize: int(Env.maxBatchSize, Defaults.maxBatchSize, 1, 65536),
+    maxBatchDelayMs: int(Env.maxBatchDelayMs, Defaults.maxBatchDelayMs, 0, 60_000),
+    maxQueue: int(Env.maxQueue, Defaults.maxQueue, 1, 1_000_000),
+    requestTimeoutMs: int(Env.requestTimeoutMs, Defaults.requestTimeoutMs, 1, 3_600_000),
+    workers: int(Env.workers, 0, 0, 256),
+    httpPort: int(Env.httpPort, Ports.http, 0, 65535),
+    metricsPort: int(Env.metricsPort, Ports.metrics, 0, 65535),
+    maxBodyBytes: int(Env.maxBodyBytes, Defaults.maxBodyBytes, 1),
+    bodyTimeoutMs: int(Env.bodyTimeoutMs, Defaults.bodyTimeoutMs, 1),
+    drainTimeoutMs: int(Env.drainTimeoutMs, Defaults.drainTimeoutMs, 0),
+    deployment: env[Env.deploymentName] ?? "",
+    namespace: env[Env.deploymentNamespace] ?? "",
+  };
+  return { config, problems };
+}

