@@ -9,11 +9,23 @@ export function manifest(name: string, spec: Partial<ModelDeploymentSpec> & Pick
 export const model = { uri: "https://models.example.com/sentiment/3/model.json", format: "tfjs-graph" as const };
 
 export async function createMd(tb: Testbed, namespace: string, body: object): Promise<ModelDeployment> {
-  return (await tb.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body })) as ModelDeployment;
+  return (await tb.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    body,
+  })) as ModelDeployment;
 }
 
 export async function readMd(tb: Testbed, namespace: string, name: string): Promise<ModelDeployment> {
-  return (await tb.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as ModelDeployment;
+  return (await tb.custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  })) as ModelDeployment;
 }
 
 /** JSON merge patch of a ModelDeployment through kubectl (as a user would). */
@@ -49,6 +61,10 @@ export async function waitForCondition(
 
 /** Writes (not reads) by `user` since `since`, leaving out the leader election Lease renewals. */
 export async function writesBy(tb: Testbed, user: string, since: Date) {
-  const events = await tb.auditEvents({ user, since, verbs: ["create", "update", "patch", "delete", "deletecollection"] });
+  const events = await tb.auditEvents({
+    user,
+    since,
+    verbs: ["create", "update", "patch", "delete", "deletecollection"],
+  });
   return events.filter((e) => e.objectRef?.resource !== "leases");
 }

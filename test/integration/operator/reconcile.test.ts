@@ -30,7 +30,11 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
   const deployment = (name: string): Promise<V1Deployment> => tb.apps.readNamespacedDeployment({ namespace: ns, name });
 
   it("creates the Deployment and Service it specifies and runs the pods on nodes with the requested GPU product", async function () {
-    await createMd(tb, ns, manifest("vision", { model, replicas: 2, resources: { gpu: { count: 1, product: gpuProducts.a10 } } }));
+    await createMd(
+      tb,
+      ns,
+      manifest("vision", { model, replicas: 2, resources: { gpu: { count: 1, product: gpuProducts.a10 } } }),
+    );
     const md = await waitForCondition(tb, ns, "vision", "Ready", "True");
     assert.equal(md.status?.replicasSummary, "2/2");
     assert.equal(md.status?.endpoint, `http://vision.${ns}.svc:8080`);
@@ -41,7 +45,8 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     assert.equal(pod.nodeSelector!["nvidia.com/gpu.product"], gpuProducts.a10);
     const svc = await tb.core.readNamespacedService({ namespace: ns, name: "vision" });
     assert.deepEqual(svc.spec!.selector, { "maas.dev/deployment": "vision" });
-    const pods = (await tb.core.listNamespacedPod({ namespace: ns, labelSelector: "maas.dev/deployment=vision" })).items;
+    const pods = (await tb.core.listNamespacedPod({ namespace: ns, labelSelector: "maas.dev/deployment=vision" }))
+      .items;
     assert.equal(pods.length, 2);
     for (const p of pods) {
       assert.equal(p.status!.phase, "Running");
@@ -57,13 +62,25 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     assert.ok(after.metadata!.generation! > before.metadata!.generation!, "the Deployment was not updated");
     const env = after.spec!.template.spec!.containers[0]!.env!;
     assert.equal(env.find((e) => e.name === "MAAS_MAX_BATCH_SIZE")?.value, "8");
-    const rs = (await tb.apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: "maas.dev/deployment=vision" })).items;
+    const rs = (await tb.apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: "maas.dev/deployment=vision" }))
+      .items;
     assert.ok(rs.length >= 2, "no new ReplicaSet: the pods did not roll");
 
     const r = await tb.kubectl(["-n", ns, "scale", "md/vision", "--replicas=1"]);
     assert.equal(r.code, 0, r.stderr);
-    await tb.waitFor("the Deployment to follow kubectl scale", async () => (await deployment("vision")).spec!.replicas === 1);
-    const md = await waitForCondition(tb, ns, "vision", "Ready", "True", 60_000, (m) => m.status?.replicasSummary === "1/1");
+    await tb.waitFor(
+      "the Deployment to follow kubectl scale",
+      async () => (await deployment("vision")).spec!.replicas === 1,
+    );
+    const md = await waitForCondition(
+      tb,
+      ns,
+      "vision",
+      "Ready",
+      "True",
+      60_000,
+      (m) => m.status?.replicasSummary === "1/1",
+    );
     assert.equal(md.spec.replicas, 1);
   });
 
@@ -76,10 +93,15 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
       "vision",
       "--type=json",
       "-p",
-      JSON.stringify([{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil.example/miner:1" }]),
+      JSON.stringify([
+        { op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil.example/miner:1" },
+      ]),
     ]);
     assert.equal(r.code, 0, r.stderr);
-    await tb.waitFor("the image to be repaired", async () => (await deployment("vision")).spec!.template.spec!.containers[0]!.image === "maas-serving:test");
+    await tb.waitFor(
+      "the image to be repaired",
+      async () => (await deployment("vision")).spec!.template.spec!.containers[0]!.image === "maas-serving:test",
+    );
 
     const old = await tb.core.readNamespacedService({ namespace: ns, name: "vision" });
     await tb.core.deleteNamespacedService({ namespace: ns, name: "vision" });
@@ -97,16 +119,26 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
   it("leaves a child it does not own untouched, says so in Degraded, and takes the name once it is free", async function () {
     const foreign = await tb.core.createNamespacedService({
       namespace: ns,
-      body: { metadata: { name: "taken", labels: { owner: "someone-else" } }, spec: { selector: { app: "other" }, ports: [{ port: 80 }] } },
+      body: {
+        metadata: { name: "taken", labels: { owner: "someone-else" } },
+        spec: { selector: { app: "other" }, ports: [{ port: 80 }] },
+      },
     });
     await createMd(tb, ns, manifest("taken", { model, replicas: 1 }));
     const md = await waitForCondition(tb, ns, "taken", "Degraded", "True");
     assert.equal(condition(md, "Degraded")!.reason, "ChildConflict");
-    assert.match(condition(md, "Degraded")!.message!, new RegExp(`Service ${ns}/taken exists and is not controlled by this ModelDeployment`));
+    assert.match(
+      condition(md, "Degraded")!.message,
+      new RegExp(`Service ${ns}/taken exists and is not controlled by this ModelDeployment`),
+    );
     assert.equal(condition(md, "Ready")!.status, "False");
     await sleep(3000); // a few recheck periods
     const still = await tb.core.readNamespacedService({ namespace: ns, name: "taken" });
-    assert.equal(still.metadata!.resourceVersion, foreign.metadata!.resourceVersion, "the operator wrote to someone else's Service");
+    assert.equal(
+      still.metadata!.resourceVersion,
+      foreign.metadata!.resourceVersion,
+      "the operator wrote to someone else's Service",
+    );
     assert.equal(still.metadata!.ownerReferences, undefined);
     const events = await tb.kubectl(["-n", ns, "events", "--for", "modeldeployment/taken", "-o", "json"]);
     assert.match(events.stdout, /"reason": "ChildConflict"/);
@@ -121,10 +153,13 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     const md = await waitForCondition(tb, ns, "greedy", "Scheduled", "False");
     const scheduled = condition(md, "Scheduled")!;
     assert.equal(scheduled.reason, "InsufficientGPU");
-    assert.match(scheduled.message!, /^1\/1 pods cannot be scheduled: 0\/\d+ nodes are available: .*Insufficient nvidia\.com\/gpu/);
+    assert.match(
+      scheduled.message,
+      /^1\/1 pods cannot be scheduled: 0\/\d+ nodes are available: .*Insufficient nvidia\.com\/gpu/,
+    );
     const ready = condition(md, "Ready")!;
     assert.equal(ready.status, "False");
-    assert.match(ready.message!, /Insufficient nvidia\.com\/gpu/);
+    assert.match(ready.message, /Insufficient nvidia\.com\/gpu/);
 
     await patchMd(tb, ns, "greedy", { spec: { resources: { gpu: { count: 1 } } } });
     const healed = await waitForCondition(tb, ns, "greedy", "Ready", "True");
@@ -136,7 +171,10 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     await createMd(tb, restricted, manifest("strict", { model, replicas: 1 }));
     const md = await waitForCondition(tb, restricted, "strict", "Ready", "True");
     assert.equal(md.status?.readyReplicas, 1);
-    const pods = await tb.core.listNamespacedPod({ namespace: restricted, labelSelector: "maas.dev/deployment=strict" });
+    const pods = await tb.core.listNamespacedPod({
+      namespace: restricted,
+      labelSelector: "maas.dev/deployment=strict",
+    });
     assert.equal(pods.items.length, 1);
     cleanup.push(restricted);
   });
