@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { createReadStream, existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join, normalize } from "node:path";
+import { digestDirectory } from "../../serving-image/src/fetch/digest.ts";
+import { useTestbed, type Testbed } from "../testbed/index.ts";
+import { localNodeName, localNodeTaint } from "../testbed/nodes.ts";
+import { installCrd, startOperator, type OperatorProcess } from "../testbed/operator.ts";
+import { condition, createMd, manifest, waitForCondition } from "../integration/operator/helpers.ts";
+import { saveHalfPlusThree, tempDir } from "../integration/serving/fixtures.ts";
+
+/** A model store on loopback: serves files under `root`, counts requests. */
+function modelStore(root: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^\/+/, "");
+    const file = join(root, path);
+    if (!file.startsWith(root) || !existsSync(file)) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200);
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const a = server.address();
+      resolve({ server, url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}` });
+    });
+  });
+}
+
+/** Runs the serving pods as real processes on the test bed's local node. */
+const onLocalNode = {
+  nodeSelector: { "kubernetes.io/hostname": localNodeName },
+  tolerations: [{ key: localNodeTaint.key, operator: "Exists" as const, effect: "NoSchedule" as const }],
+};
+
+describe("e2e: a ModelDeployment served by the real serving image on the local node", function () {
+  let tb: Testbed;
+  let op: OperatorProcess;
+  let ns: string;
+  let store: { server: Server; url: string };
+  let sha256: string;
+
+  before(async function () {
+    this.timeout(600_000);
+    tb = await useTestbed("full");
+    await installCrd(tb);
+    op = await startOperator(tb, { name: "e2e-operator" });
+    ns = await tb.createNamespace("e2e-serve");
+    const root = await tempDir("maas-model-store-");
+    const dir = await saveHalfPlusThree(join(root, "half_plus_three", "1"));
+    sha256 = await digestDirectory(dir);
+    store = await modelStore(root);
+  });
+
+  after(async function () {
+    await tb.core.deleteNamespace({ name: ns });
+    await op.stop();
+    store.server.close();
+  });
+
+  const spec = (uri: string, extra: object = {}) => ({
+    model: { uri, format: "tfjs-graph" as const, servedName: "half", version: "1", ...extra },
+    replicas: 1,
+    resources: { cpu: "500m", memory: "512Mi" },
+    serving: { backend: "cpu" as const, workers: 1 },
+    scheduling: onLocalNode,
+  });
+
+  it("reports a model URL that 404s as ModelAvailable=False with the fetch's reason", async function () {
+    await createMd(tb, ns, manifest("missing", spec(`${store.url}/nowhere/model.json`)));
+    const md = await waitForCondition(tb, ns, "missing", "ModelAvailable", "False", 90_000);
+    const c = condition(md, "ModelAvailable")!;
+    assert.equal(c.reason, "ModelFetchFailed");
+    assert.match(c.message, /^model fetch failed: .*404/);
+    assert.match(condition(md, "Ready")!.message, /^0\/1 replicas ready: model fetch failed: .*404/);
+  });
+
+  it("reports a sha256 mismatch as ModelAvailable=False, ChecksumMismatch", async function () {
+    const wrong = "0".repeat(64);
+    await createMd(tb, ns, manifest("tampered", spec(`${store.url}/half_plus_three/1/model.json`, { sha256: wrong })));
+    const md = await waitForCondition(tb, ns, "tampered", "ModelAvailable", "False", 90_000);
+    const c = condition(md, "ModelAvailable")!;
+    assert.equal(c.reason, "ChecksumMismatch");
+    assert.match(c.message, /sha256/);
+    assert.ok(c.message.includes(sha256), "the message should give the digest that was found, so users can pin it");
+  });
+
+  it("serves a good model end to end: Ready, and a prediction through the pod's port", async function () {
+    await createMd(tb, ns, manifest("half", spec(`${store.url}/half_plus_three/1/model.json`, { sha256 })));
+    const md = await waitForCondition(tb, ns, "half", "Ready", "True", 120_000);
+    assert.equal(condition(md, "ModelAvailable")!.status, "True");
+    const pods = await tb.core.listNamespacedPod({ namespace: ns, labelSelector: "maas.dev/deployment=half" });
+    assert.equal(pods.items.length, 1);
+    const pod = pods.items[0]!;
+    assert.equal(pod.spec!.nodeName, localNodeName);
+    const port = tb.podPort(ns, pod.metadata!.name!, 8080);
+    assert.ok(port, "the node agent published no port for the serving container");
+    const res = await fetch(`http://127.0.0.1:${port}/v1/models/half:predict`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ instances: [1.0, 2.0, 5.0] }),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { predictions: [3.5, 4.0, 5.5] });
+    const status = (await (await fetch(`http://127.0.0.1:${port}/v1/models/half`)).json()) as {
+      model_version_status: { version: string; state: string }[];
+    };
+    assert.deepEqual(
+      status.model_version_status.map((v) => [v.version, v.state]),
+      [["1", "AVAILABLE"]],
+    );
+  });
+});
