@@ -1,11 +1,22 @@
 // Type-checked linting for the whole repository. The rule that matters most in a controller is
 // no-floating-promises: a lost promise is a silently dead loop.
 import js from "@eslint/js";
+import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
-const ioModules = ["@kubernetes/client-node", "express", "node:http", "node:https", "node:fs", "node:fs/promises", "node:child_process", "node:net", "undici"];
+const ioModules = [
+  "@kubernetes/client-node",
+  "express",
+  "node:http",
+  "node:https",
+  "node:fs",
+  "node:fs/promises",
+  "node:child_process",
+  "node:net",
+  "undici",
+];
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ["**/node_modules/**", "**/dist/**", ".testbed/**", "bench/results/**", "charts/**", "crds/**"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
@@ -29,9 +40,24 @@ export default tseslint.config(
   },
   {
     // Pure code never does I/O: desired-state builders, status, recommender, codecs, batcher.
-    files: ["operator/src/reconcile/**", "operator/src/autoscaler/recommend*.ts", "operator/src/api/**", "serving-image/src/protocol/**", "serving-image/src/batching/**"],
+    files: [
+      "operator/src/reconcile/**",
+      "operator/src/autoscaler/recommend*.ts",
+      "operator/src/api/**",
+      "serving-image/src/protocol/**",
+      "serving-image/src/batching/**",
+    ],
     rules: {
-      "no-restricted-imports": ["error", { paths: ioModules.map((name) => ({ name, allowTypeImports: true, message: "Pure modules may not do I/O; move it to the controller or HTTP layer." })) }],
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ioModules.map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: "Pure modules may not do I/O; move it to the controller or HTTP layer.",
+          })),
+        },
+      ],
     },
   },
   {

@@ -29,9 +29,8 @@ import { defaultControllerRateLimiter } from "./controller/rate-limiter.ts";
 import { Resources } from "./controller/resources.ts";
 import { WorkQueue } from "./controller/work-queue.ts";
 import { ModelDeploymentReconciler } from "./model-deployment-reconciler.ts";
+import { DEFAULT_SERVING_IMAGE } from "./reconcile/desired-deployment.ts";
 import { LabelKeys, managedBySelector } from "./reconcile/labels.ts";
-
-export const DEFAULT_SERVING_IMAGE = "ghcr.io/maas-dev/maas-serving:0.1.0";
 
 const { values: flags } = parseArgs({
   options: {
@@ -177,12 +176,15 @@ async function main(): Promise<void> {
     log,
     metrics,
     clock,
+    // Returning the run lets the elector wait for in-flight reconciles before it releases the
+    // lease, so a new leader never overlaps with our last writes.
     onStartedLeading: (signal) => {
       log.info({ identity }, "started leading");
       controllerRun = controller.run(signal).catch((err: unknown) => {
         log.fatal({ err }, "controller stopped with an error");
         process.exit(1);
       });
+      return controllerRun;
     },
     onStoppedLeading: (reason) => {
       if (reason === "lost") {

@@ -1,5 +1,6 @@
 /** Typed API clients for a kubeconfig file (@kubernetes/client-node 2.x). */
 import {
+  ApiextensionsV1Api,
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -18,6 +19,7 @@ export function makeClients(kubeconfigPath: string) {
     custom: kc.makeApiClient(CustomObjectsApi),
     rbac: kc.makeApiClient(RbacAuthorizationV1Api),
     coordination: kc.makeApiClient(CoordinationV1Api),
+    apiextensions: kc.makeApiClient(ApiextensionsV1Api),
   };
 }
 export type Clients = ReturnType<typeof makeClients>;

@@ -19,8 +19,12 @@ export async function installCrd(tb: Testbed): Promise<void> {
   const file = join(repoRoot, "crds", "maas.dev_modeldeployments.yaml");
   const r = await tb.kubectl(["apply", "-f", file]);
   if (r.code !== 0) throw new Error(`kubectl apply of the CRD failed: ${r.stderr}`);
-  const w = await tb.kubectl(["wait", "--for=condition=Established", "--timeout=60s", `crd/${CRD_NAME}`]);
-  if (w.code !== 0) throw new Error(`the CRD did not become Established: ${w.stderr}`);
+  // Polled through the API: `kubectl wait` right after a create can fail at once while the
+  // CRD has no conditions yet.
+  await tb.waitFor(`CRD ${CRD_NAME} Established`, async () => {
+    const crd = await tb.apiextensions.readCustomResourceDefinition({ name: CRD_NAME });
+    return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+  });
 }
 
 async function ensure(create: () => Promise<unknown>): Promise<void> {
@@ -36,10 +40,17 @@ async function ensure(create: () => Promise<unknown>): Promise<void> {
  * cluster-wide rules and a Role in the operator namespace for the leader election Lease.
  * Returns a kubeconfig for that user.
  */
-export async function operatorIdentity(tb: Testbed, user = "system:serviceaccount:maas-system:maas-operator"): Promise<string> {
+export async function operatorIdentity(
+  tb: Testbed,
+  user = "system:serviceaccount:maas-system:maas-operator",
+): Promise<string> {
   await ensure(() => tb.core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }));
   const base = user.replace(/[^a-z0-9-]/g, "-").slice(-40);
-  await ensure(() => tb.rbac.createClusterRole({ body: { metadata: { name: "maas-operator" }, rules: clusterRules.map((r) => ({ ...r })) } }));
+  await ensure(() =>
+    tb.rbac.createClusterRole({
+      body: { metadata: { name: "maas-operator" }, rules: clusterRules.map((r) => ({ ...r })) },
+    }),
+  );
   await ensure(() =>
     tb.rbac.createClusterRoleBinding({
       body: {
@@ -109,7 +120,11 @@ export async function startOperator(tb: Testbed, opts: StartOperatorOptions = {}
     { stdio: ["ignore", fd, fd], env: { ...process.env, NODE_ENV: "test" } },
   );
   closeSync(fd);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("exit", (code) => {
+      resolve(code);
+    });
+  });
   let alive = true;
   void exited.then(() => (alive = false));
   await tb.waitFor(

@@ -26,6 +26,9 @@ import {
 } from "../../../serving-image/src/contract.ts";
 import { childLabels, ownerReference, selectorLabels, type Desired } from "./labels.ts";
 
+/** The serving image the operator uses when neither spec.image nor --serving-image says otherwise. */
+export const DEFAULT_SERVING_IMAGE = "ghcr.io/maas-dev/maas-serving:0.1.0";
+
 export interface OperatorSettings {
   /** Serving image used when spec.image is empty. */
   servingImage: string;

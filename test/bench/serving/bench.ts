@@ -82,7 +82,9 @@ async function startChild(
         // not JSON: ignore
       }
     });
-    child.once("exit", (code) => { reject(new Error(`${args.join(" ")} exited with ${code}`)); });
+    child.once("exit", (code) => {
+      reject(new Error(`${args.join(" ")} exited with ${code}`));
+    });
   });
   return { child, port };
 }
@@ -103,7 +105,9 @@ function post(url: string, body: Buffer, agent: Agent): Promise<number> {
       { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
       (res) => {
         res.resume();
-        res.on("end", () => { resolve(res.statusCode ?? 0); });
+        res.on("end", () => {
+          resolve(res.statusCode ?? 0);
+        });
       },
     );
     req.on("error", reject);

@@ -456,7 +456,9 @@ describe("maas-serving with bad requests", function () {
         (res) => {
           let body = "";
           res.on("data", (d: Buffer) => (body += d.toString()));
-          res.on("end", () => { resolve({ status: res.statusCode ?? 0, body }); });
+          res.on("end", () => {
+            resolve({ status: res.statusCode ?? 0, body });
+          });
         },
       );
       req.on("error", reject);
@@ -482,7 +484,11 @@ describe("maas-serving with bad requests", function () {
     const socket = connect(Number(new URL(server.url).port), "127.0.0.1");
     let received = "";
     socket.on("data", (d: Buffer) => (received += d.toString()));
-    const closed = new Promise<void>((resolve) => socket.on("close", () => { resolve(); }));
+    const closed = new Promise<void>((resolve) =>
+      socket.on("close", () => {
+        resolve();
+      }),
+    );
     socket.write(
       `POST ${predict} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"instances": [`,
     );

@@ -52,8 +52,9 @@ export async function startServing(modelDir: string, env: Record<string, string>
         logs.push(line);
       }
     });
-    void exited.then((code) => { reject(new Error(`maas-serving exited with ${code} before listening: ${stderr}\n${JSON.stringify(logs)}`)); },
-    );
+    void exited.then((code) => {
+      reject(new Error(`maas-serving exited with ${code} before listening: ${stderr}\n${JSON.stringify(logs)}`));
+    });
   });
   const { httpPort, metricsPort } = await ports;
   const url = `http://127.0.0.1:${httpPort}`;
@@ -107,8 +108,9 @@ export function rawRequest(
         options.onResponse?.();
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }); },
-        );
+        res.on("end", () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        });
         res.on("error", reject);
       },
     );

@@ -174,7 +174,7 @@ describe("desiredService", function () {
     const m = md();
     const s = desiredService(m);
     assert.deepEqual(s.spec!.selector, { "maas.dev/deployment": "sentiment" });
-    assert.equal(s.metadata!.ownerReferences![0]!.uid, "uid-1");
+    assert.equal(s.metadata.ownerReferences![0]!.uid, "uid-1");
     assert.equal(endpointOf(m), "http://sentiment.ml.svc:8080");
   });
 });

@@ -1,0 +1,220 @@
+import { formatMicroTime, realClock, type Clock } from "./clock.ts";
+import { ApiError } from "./errors.ts";
+import { ContentTypes, type KubeClient } from "./kube-client.ts";
+import type { Logger } from "./log.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+import { Resources, apiVersionOf, collectionPath, objectPath } from "./resources.ts";
+
+export const EventTypes = { normal: "Normal", warning: "Warning" } as const;
+export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
+
+/** The object an Event is about. */
+export interface EventRegarding {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid?: string | undefined;
+}
+
+export interface EventInput {
+  readonly regarding: EventRegarding;
+  readonly type: EventType;
+  /** CamelCase, machine-readable: "Created", "ModelFetchFailed". */
+  readonly reason: string;
+  /** CamelCase, what we did or tried: "Reconcile", "Apply". */
+  readonly action: string;
+  /** For humans, capitalised, past tense, naming the kind: "Created Deployment ml/sentiment". */
+  readonly note: string;
+}
+
+const camelCase = /^[A-Z][A-Za-z0-9]*$/;
+
+/** Throws an error naming the problem if `input` breaks the Event conventions (a programming error). */
+export function validateEvent(input: EventInput): void {
+  if (!camelCase.test(input.reason))
+    throw new Error(`event reason must be CamelCase, got ${JSON.stringify(input.reason)}`);
+  if (!camelCase.test(input.action))
+    throw new Error(`event action must be CamelCase, got ${JSON.stringify(input.action)}`);
+  if (!/^[A-Z]/.test(input.note))
+    throw new Error(`event note must start with a capital letter, got ${JSON.stringify(input.note)}`);
+  if (input.note.length > 1024) throw new Error(`event note is ${input.note.length} characters; the API allows 1024`);
+  if (!input.regarding.name || !input.regarding.kind) throw new Error("event regarding needs a kind and a name");
+}
+
+/** What to do with an Event: create a new one, or count a repeat into an existing one. */
+export type EventDecision =
+  | { readonly kind: "create"; readonly name: string; readonly eventTimeMs: number }
+  | { readonly kind: "bump"; readonly name: string; readonly count: number; readonly lastObservedMs: number };
+
+interface Series {
+  name: string;
+  count: number;
+  lastObservedMs: number;
+}
+
+/**
+ * Decides create-or-bump for Events, like client-go's events library: the same Event (same object,
+ * type, reason, action and note) seen again within `windowMs` of its last occurrence bumps the
+ * series count of the existing Event instead of creating another object. Pure apart from the clock.
+ */
+export class EventAggregator {
+  readonly #clock: Clock;
+  readonly #windowMs: number;
+  readonly #maxEntries: number;
+  readonly #series = new Map<string, Series>();
+  #sequence = 0;
+
+  constructor(clock: Clock = realClock, windowMs = 6 * 60_000, maxEntries = 4096) {
+    this.#clock = clock;
+    this.#windowMs = windowMs;
+    this.#maxEntries = maxEntries;
+  }
+
+  decide(input: EventInput): EventDecision {
+    const key = aggregationKey(input);
+    const now = this.#clock.now();
+    const series = this.#series.get(key);
+    if (series && now - series.lastObservedMs < this.#windowMs) {
+      series.count += 1;
+      series.lastObservedMs = now;
+      return { kind: "bump", name: series.name, count: series.count, lastObservedMs: now };
+    }
+    // Unique and time-ordered, like client-go's "<name>.<hex nanoseconds>".
+    this.#sequence = (this.#sequence + 1) % 1_000_000;
+    const name = `${input.regarding.name}.${(BigInt(now) * 1_000_000n + BigInt(this.#sequence)).toString(16)}`;
+    this.#series.delete(key);
+    this.#series.set(key, { name, count: 1, lastObservedMs: now });
+    if (this.#series.size > this.#maxEntries) {
+      // Map keeps insertion order: the first key is the least recently started series.
+      const oldest = this.#series.keys().next().value;
+      if (oldest !== undefined) this.#series.delete(oldest);
+    }
+    return { kind: "create", name, eventTimeMs: now };
+  }
+
+  /** Forgets the series of `input` (its Event vanished), so the next occurrence creates a new one. */
+  reset(input: EventInput): void {
+    this.#series.delete(aggregationKey(input));
+  }
+}
+
+function aggregationKey(input: EventInput): string {
+  const { regarding } = input;
+  return JSON.stringify([
+    regarding.namespace,
+    regarding.kind,
+    regarding.name,
+    regarding.uid ?? "",
+    input.type,
+    input.reason,
+    input.action,
+    input.note,
+  ]);
+}
+
+export interface EventRecorderOptions {
+  client: KubeClient;
+  /** events.k8s.io reportingController, e.g. "maas.dev/maas-operator". */
+  controller: string;
+  /** This replica, e.g. the leader election identity. */
+  instance: string;
+  log: Logger;
+  metrics?: OperatorMetrics;
+  clock?: Clock;
+}
+
+/**
+ * Records events.k8s.io/v1 Events (shown by `kubectl describe` and `kubectl events`). Repeats
+ * bump `series.count` on the existing Event. Recording is best-effort: a failure is logged and
+ * counted, never thrown, so an Event can't fail a reconcile.
+ */
+export class EventRecorder {
+  readonly #o: EventRecorderOptions;
+  readonly #clock: Clock;
+  readonly #aggregator: EventAggregator;
+  /** Per-series chain, so a bump never overtakes the create of the same Event. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+
+  constructor(options: EventRecorderOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? realClock;
+    this.#aggregator = new EventAggregator(this.#clock);
+  }
+
+  /**
+   * Records `input`; resolves when the API server has it (or the failure has been logged).
+   * Rejects only for an Event that breaks the conventions (see `validateEvent`): a programming error.
+   */
+  record(input: EventInput): Promise<void> {
+    try {
+      validateEvent(input);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const key = aggregationKey(input);
+    const previous = this.#inFlight.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.#write(input));
+    this.#inFlight.set(key, next);
+    return next.finally(() => {
+      if (this.#inFlight.get(key) === next) this.#inFlight.delete(key);
+    });
+  }
+
+  async #write(input: EventInput): Promise<void> {
+    const { client, log, metrics } = this.#o;
+    const namespace = input.regarding.namespace || "default";
+    const decision = this.#aggregator.decide(input);
+    try {
+      if (decision.kind === "bump") {
+        try {
+          await client.request("patch", objectPath(Resources.Event, namespace, decision.name), {
+            body: { series: { count: decision.count, lastObservedTime: formatMicroTime(decision.lastObservedMs) } },
+            contentType: ContentTypes.mergePatch,
+          });
+          metrics?.events.inc({ type: input.type, action: "counted" });
+          return;
+        } catch (err) {
+          // The Event expired (the API server keeps them about an hour): start a new series.
+          if (!(err instanceof ApiError && err.statusCode === 404)) throw err;
+          this.#aggregator.reset(input);
+          await this.#write(input);
+          return;
+        }
+      }
+      await client.request("create", collectionPath(Resources.Event, namespace), {
+        body: {
+          apiVersion: apiVersionOf(Resources.Event),
+          kind: "Event",
+          metadata: { name: decision.name, namespace },
+          eventTime: formatMicroTime(decision.eventTimeMs),
+          reportingController: this.#o.controller,
+          reportingInstance: this.#o.instance,
+          action: input.action,
+          reason: input.reason,
+          type: input.type,
+          note: input.note,
+          regarding: {
+            apiVersion: input.regarding.apiVersion,
+            kind: input.regarding.kind,
+            namespace: input.regarding.namespace,
+            name: input.regarding.name,
+            ...(input.regarding.uid ? { uid: input.regarding.uid } : {}),
+          },
+        },
+      });
+      metrics?.events.inc({ type: input.type, action: "created" });
+    } catch (err) {
+      this.#aggregator.reset(input);
+      metrics?.events.inc({ type: input.type, action: "failed" });
+      log.warn(
+        {
+          err: err instanceof Error ? err.message : String(err),
+          object: `${namespace}/${input.regarding.name}`,
+          reason: input.reason,
+        },
+        "recording an Event failed",
+      );
+    }
+  }
+}

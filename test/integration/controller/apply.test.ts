@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import { applyObject, applyStatus, FieldManagers } from "../../../operator/src/controller/apply.ts";
+import { EventRecorder } from "../../../operator/src/controller/events.ts";
+import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
+import { silentLogger } from "../../../operator/src/controller/log.ts";
+import { OperatorMetrics } from "../../../operator/src/controller/metrics.ts";
+import { Resources, collectionPath, objectPath } from "../../../operator/src/controller/resources.ts";
+import { useTestbed, type Testbed } from "../../testbed/index.ts";
+
+interface EventList {
+  items: {
+    metadata: { name: string };
+    reason: string;
+    note: string;
+    series?: { count: number };
+    regarding: { name: string };
+  }[];
+}
+
+describe("Server-side apply, status and Events against a real API server", function () {
+  let tb: Testbed;
+  let client: KubeClient;
+  let metrics: OperatorMetrics;
+  let ns: string;
+
+  before(async function () {
+    this.timeout(600_000);
+    tb = await useTestbed("api");
+    metrics = new OperatorMetrics();
+    client = new KubeClient(tb.kc, { metrics });
+    ns = await tb.createNamespace("apply");
+  });
+
+  const configMap = (data: Record<string, string>) => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "child", namespace: ns, labels: { "app.kubernetes.io/managed-by": "maas-operator" } },
+    data,
+  });
+
+  it("creates on first apply and makes no write when the same object is applied again", async () => {
+    const first = await applyObject(client, Resources.ConfigMap, configMap({ a: "1", b: "2" }));
+    const second = await applyObject(client, Resources.ConfigMap, configMap({ a: "1", b: "2" }));
+    assert.equal(second.metadata?.resourceVersion, first.metadata?.resourceVersion);
+    assert.deepEqual(second.data, { a: "1", b: "2" });
+    assert.ok(
+      second.metadata?.managedFields?.some((f) => f.manager === FieldManagers.children && f.operation === "Apply"),
+    );
+  });
+
+  it("removes fields it no longer sends, and keeps fields another manager owns", async () => {
+    // Someone else adds their own key with their own field manager.
+    await client.request("apply", objectPath(Resources.ConfigMap, ns, "child"), {
+      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "child", namespace: ns }, data: { theirs: "x" } },
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: "someone-else" },
+    });
+    const applied = await applyObject(client, Resources.ConfigMap, configMap({ a: "1" }));
+    assert.deepEqual(applied.data, { a: "1", theirs: "x" });
+  });
+
+  it("takes a field back from another writer when forcing, as the single writer of what it sends", async () => {
+    await client.request("apply", objectPath(Resources.ConfigMap, ns, "child"), {
+      body: {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "child", namespace: ns },
+        data: { a: "hijacked" },
+      },
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: "someone-else", force: "true" },
+    });
+    await assert.rejects(
+      applyObject(client, Resources.ConfigMap, configMap({ a: "1" }), { force: false }),
+      (err: Error) => /409/.test(err.message) && /conflict/i.test(err.message),
+    );
+    const applied = await applyObject(client, Resources.ConfigMap, configMap({ a: "1" }));
+    assert.equal(applied.data?.a, "1");
+  });
+
+  it("refuses to apply an object read back from the cache, naming the problem", async () => {
+    const stored = await client.get<V1ConfigMap & { apiVersion: string; kind: string; metadata: { name: string } }>(
+      objectPath(Resources.ConfigMap, ns, "child"),
+    );
+    assert.throws(() => applyObject(client, Resources.ConfigMap, stored), /resourceVersion\/managedFields/);
+  });
+
+  it("applies status under its own field manager, dropping status fields it stops sending", async () => {
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "status-target", namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: "s" } },
+        template: { metadata: { labels: { app: "s" } }, spec: { containers: [{ name: "c", image: "busybox" }] } },
+      },
+    };
+    await applyObject(client, Resources.Deployment, deployment);
+    const key = { namespace: ns, name: "status-target" };
+    await applyStatus(client, Resources.Deployment, key, { observedGeneration: 1, replicas: 3, readyReplicas: 2 });
+    const again = await applyStatus<V1Deployment>(client, Resources.Deployment, key, {
+      observedGeneration: 1,
+      replicas: 3,
+    });
+    assert.equal(again.status?.replicas, 3);
+    assert.equal(again.status?.readyReplicas, undefined);
+    const managers = again.metadata?.managedFields?.filter((f) => f.subresource === "status").map((f) => f.manager);
+    assert.deepEqual(managers, [FieldManagers.status]);
+    await assert.rejects(
+      applyStatus(client, Resources.Deployment, key, { replicas: 4 }, { resourceVersion: "1" }),
+      /409/,
+      "a stale resourceVersion makes a conditional status apply fail",
+    );
+  });
+
+  it("records an Event once and counts repeats into its series instead of creating more", async () => {
+    const recorder = new EventRecorder({
+      client,
+      controller: "maas.dev/maas-operator",
+      instance: "test",
+      log: silentLogger(),
+      metrics,
+    });
+    const regarding = { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "child" };
+    const applied = {
+      regarding,
+      type: "Normal",
+      reason: "Applied",
+      action: "Apply",
+      note: "Applied ConfigMap child",
+    } as const;
+    for (let i = 0; i < 3; i++) await recorder.record(applied);
+    await recorder.record({
+      ...applied,
+      type: "Warning",
+      reason: "ApplyFailed",
+      note: "Failed to apply ConfigMap child",
+    });
+    const events = await client.list<EventList>(collectionPath(Resources.Event, ns));
+    const mine = events.items.filter((e) => e.regarding.name === "child");
+    assert.equal(mine.length, 2);
+    assert.equal(mine.find((e) => e.reason === "Applied")?.series?.count, 3);
+    assert.equal(mine.find((e) => e.reason === "ApplyFailed")?.series, undefined);
+  });
+
+  it("counts every API request by verb and code", async () => {
+    const metric = await metrics.apiRequests.get();
+    const count = (verb: string, code: string) =>
+      metric.values.find((v) => v.labels.verb === verb && v.labels.code === code)?.value ?? 0;
+    assert.ok(count("apply", "200") + count("apply", "201") >= 6);
+    assert.equal(count("apply", "409"), 2);
+    assert.equal(count("create", "201"), 2, "two Events created");
+    assert.equal(count("patch", "200"), 2, "two repeats counted into the first");
+  });
+});
