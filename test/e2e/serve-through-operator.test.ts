@@ -46,8 +46,8 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
     this.timeout(600_000);
     tb = await useTestbed("full");
     await installCrd(tb);
-    op = await startOperator(tb, { name: "e2e-operator" });
     ns = await tb.createNamespace("e2e-serve");
+    op = await startOperator(tb, { name: "e2e-operator", args: [`--namespaces=${ns}`] });
     const root = await tempDir("maas-model-store-");
     const dir = await saveHalfPlusThree(join(root, "half_plus_three", "1"));
     sha256 = await digestDirectory(dir);

@@ -190,7 +190,8 @@ export class Cluster {
       "--service-account-issuer=https://kubernetes.default.svc",
       `--service-account-key-file=${pki.saPub}`,
       `--service-account-signing-key-file=${pki.saKey}`,
-      "--service-cluster-ip-range=10.0.0.0/24",
+      // A /16 leaves room for one Service per ModelDeployment in the 500-object benchmark.
+      "--service-cluster-ip-range=10.0.0.0/16",
       "--authorization-mode=Node,RBAC",
       "--allow-privileged=true",
       `--audit-policy-file=${policy}`,

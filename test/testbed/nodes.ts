@@ -42,7 +42,8 @@ function fakeNode(
 /** Pod capacity is large so benchmarks can run a thousand pods on the fake nodes. */
 export function fakeNodes(): V1Node[] {
   return [
-    fakeNode("kwok-cpu-0", "64", "256Gi", "1100"),
+    // CPU and memory sized so a thousand pods at the operator's default requests fit.
+    fakeNode("kwok-cpu-0", "1200", "4Ti", "1100"),
     fakeNode("kwok-gpu-h100-0", "96", "1Ti", "250", { count: 4, product: gpuProducts.h100 }),
     fakeNode("kwok-gpu-a10-0", "48", "192Gi", "250", { count: 2, product: gpuProducts.a10 }),
   ];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Service } from "@kubernetes/client-node";
 import { applyObject, applyStatus, FieldManagers } from "../../../operator/src/controller/apply.ts";
 import { EventRecorder } from "../../../operator/src/controller/events.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
@@ -87,29 +87,32 @@ describe("Server-side apply, status and Events against a real API server", funct
   });
 
   it("applies status under its own field manager, dropping status fields it stops sending", async () => {
-    const deployment = {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
+    // A Service: in the full test bed no controller writes a ClusterIP Service's status, so every
+    // status field here is ours (a Deployment's status is the deployment controller's too).
+    const service = {
+      apiVersion: "v1",
+      kind: "Service",
       metadata: { name: "status-target", namespace: ns },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: "s" } },
-        template: { metadata: { labels: { app: "s" } }, spec: { containers: [{ name: "c", image: "busybox" }] } },
-      },
+      spec: { selector: { app: "s" }, ports: [{ port: 80 }] },
     };
-    await applyObject(client, Resources.Deployment, deployment);
+    await applyObject(client, Resources.Service, service);
     const key = { namespace: ns, name: "status-target" };
-    await applyStatus(client, Resources.Deployment, key, { observedGeneration: 1, replicas: 3, readyReplicas: 2 });
-    const again = await applyStatus<V1Deployment>(client, Resources.Deployment, key, {
-      observedGeneration: 1,
-      replicas: 3,
-    });
-    assert.equal(again.status?.replicas, 3);
-    assert.equal(again.status?.readyReplicas, undefined);
+    const ingress = { loadBalancer: { ingress: [{ ip: "192.0.2.10" }] } };
+    const condition = {
+      type: "Probed",
+      status: "True",
+      reason: "Test",
+      message: "",
+      lastTransitionTime: "2026-01-01T00:00:00Z",
+    };
+    await applyStatus(client, Resources.Service, key, { ...ingress, conditions: [condition] });
+    const again = await applyStatus<V1Service>(client, Resources.Service, key, ingress);
+    assert.equal(again.status?.loadBalancer?.ingress?.[0]?.ip, "192.0.2.10");
+    assert.equal(again.status?.conditions, undefined);
     const managers = again.metadata?.managedFields?.filter((f) => f.subresource === "status").map((f) => f.manager);
     assert.deepEqual(managers, [FieldManagers.status]);
     await assert.rejects(
-      applyStatus(client, Resources.Deployment, key, { replicas: 4 }, { resourceVersion: "1" }),
+      applyStatus(client, Resources.Service, key, ingress, { resourceVersion: "1" }),
       /409/,
       "a stale resourceVersion makes a conditional status apply fail",
     );

@@ -10,21 +10,23 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
   let tb: Testbed;
   let op: OperatorProcess;
   let ns: string;
-  // Namespaces deleted after the suite: tearing one down mid-suite is a change the operator must follow.
-  const cleanup: string[] = [];
+  let restricted: string;
 
   before(async function () {
     this.timeout(600_000);
     tb = await useTestbed("full");
     await installCrd(tb);
-    op = await startOperator(tb, { args: ["--conflict-recheck-seconds=2"] });
     ns = await tb.createNamespace("operator");
+    restricted = await tb.createNamespace("restricted", { "pod-security.kubernetes.io/enforce": "restricted" });
+    // Scoped to its own namespaces, so objects other suites left behind are not reconciled here.
+    op = await startOperator(tb, { args: ["--conflict-recheck-seconds=2", `--namespaces=${ns},${restricted}`] });
   });
 
   after(async function () {
     const code = await op.stop();
     assert.equal(code, 0, "the operator did not exit cleanly on SIGTERM");
-    for (const name of [ns, ...cleanup]) await tb.core.deleteNamespace({ name });
+    // Deleted only now: tearing a namespace down mid-suite is a change the operator must follow.
+    for (const name of [ns, restricted]) await tb.core.deleteNamespace({ name });
   });
 
   const deployment = (name: string): Promise<V1Deployment> => tb.apps.readNamespacedDeployment({ namespace: ns, name });
@@ -167,7 +169,6 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
   });
 
   it("gets its pods admitted in a namespace that enforces the restricted Pod Security profile", async function () {
-    const restricted = await tb.createNamespace("restricted", { "pod-security.kubernetes.io/enforce": "restricted" });
     await createMd(tb, restricted, manifest("strict", { model, replicas: 1 }));
     const md = await waitForCondition(tb, restricted, "strict", "Ready", "True");
     assert.equal(md.status?.readyReplicas, 1);
@@ -176,7 +177,6 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
       labelSelector: "maas.dev/deployment=strict",
     });
     assert.equal(pods.items.length, 1);
-    cleanup.push(restricted);
   });
 
   it("makes zero writes for 60 s once everything converged, by the API server's audit log", async function () {

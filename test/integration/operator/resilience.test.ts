@@ -37,7 +37,10 @@ describe("operator: crashes, restarts and leader election", function () {
   it("converges after kill -9 in the middle of reconciling, with no duplicate children", async function () {
     const ns = await tb.createNamespace("crash");
     const id = `crash-${process.pid}`;
-    const first = await startOperator(tb, { name: "crash-1", args: [...leaseArgs, `--leader-election-id=${id}`] });
+    const first = await startOperator(tb, {
+      name: "crash-1",
+      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
+    });
     running.push(first);
     const names = Array.from({ length: 20 }, (_, i) => `crash-${i}`);
     await Promise.all(names.map((n) => createMd(tb, ns, manifest(n, { model, replicas: 1 }))));
@@ -50,7 +53,10 @@ describe("operator: crashes, restarts and leader election", function () {
     await first.kill9();
     const partial = (await tb.apps.listNamespacedDeployment({ namespace: ns })).items.length;
 
-    const second = await startOperator(tb, { name: "crash-2", args: [...leaseArgs, `--leader-election-id=${id}`] });
+    const second = await startOperator(tb, {
+      name: "crash-2",
+      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
+    });
     running.push(second);
     for (const n of names) await waitForCondition(tb, ns, n, "Ready", "True", 90_000);
     const deployments = (await tb.apps.listNamespacedDeployment({ namespace: ns })).items;
@@ -70,14 +76,14 @@ describe("operator: crashes, restarts and leader election", function () {
     const a = await startOperator(tb, {
       name: "ha-a",
       user: "maas-operator-a",
-      args: [...leaseArgs, `--leader-election-id=${id}`],
+      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
     });
     running.push(a);
     await tb.waitFor("a leader", async () => (await holder(id)) !== "", 30_000);
     const b = await startOperator(tb, {
       name: "ha-b",
       user: "maas-operator-b",
-      args: [...leaseArgs, `--leader-election-id=${id}`],
+      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
     });
     running.push(b);
     const leaderId = await holder(id);
@@ -114,18 +120,19 @@ describe("operator: crashes, restarts and leader election", function () {
   });
 
   it("releases the lease on SIGTERM so a standby takes over at once", async function () {
+    const ns = await tb.createNamespace("release");
     const id = `release-${process.pid}`;
     const a = await startOperator(tb, {
       name: "rel-a",
       user: "maas-operator-a",
-      args: [...leaseArgs, `--leader-election-id=${id}`],
+      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
     });
     running.push(a);
     await tb.waitFor("a leader", async () => (await holder(id)) !== "", 30_000);
     const b = await startOperator(tb, {
       name: "rel-b",
       user: "maas-operator-b",
-      args: [...leaseArgs, `--leader-election-id=${id}`],
+      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
     });
     running.push(b);
     await sleep(500);

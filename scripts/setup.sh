@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything maas needs on a fresh machine of this kind: Debian's prometheus and openssl,
+# the npm packages (including the pinned Node 24 runtime), the Python packages the tests use, and
+# the test bed's Kubernetes binaries (built once from the Go module proxy, then cached by version).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$SECONDS
+step() { printf '\n[setup %4ds] %s\n' "$((SECONDS - start))" "$*"; }
+
+step "Debian packages (prometheus, openssl)"
+if ! command -v prometheus >/dev/null || ! command -v openssl >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus openssl >/dev/null
+fi
+
+step "npm ci (Node $(node --version) installs the pinned Node 24 runtime as a devDependency)"
+npm ci --no-audit --no-fund
+
+step "Python packages for tests (Triton's HTTP client, moto's S3 server)"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r test/requirements.txt
+
+step "test bed binaries (cached by version in ${MAAS_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/maas-testbed})"
+bash test/testbed/build.sh >/dev/null
+step "ready"

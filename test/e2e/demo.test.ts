@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "../testbed/paths.ts";
+
+// The README's first command: `npm run demo` must keep working. It starts its own test bed in its
+// own process, so this runs it exactly as a user would (with --exit instead of waiting for Ctrl-C).
+describe("e2e: npm run demo", function () {
+  it("serves the pretrained model through both protocols, scales to two replicas and sees both in Prometheus", async function () {
+    this.timeout(300_000);
+    const child = spawn(process.execPath, [join(repoRoot, "scripts", "demo.ts"), "--exit"], { cwd: repoRoot });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      child.on("exit", resolve);
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /POST \/v1\/models\/liveness:predict → 200 \{"predictions":\[\[/);
+    assert.match(out, /POST \/v2\/models\/liveness\/infer → 200 .*"shape":\[1,2\]/);
+    assert.match(out, /liveness\s+True\s+2\/2/);
+    assert.equal(out.match(/liveness-[a-z0-9]+-[a-z0-9]+: \d+ requests/g)?.length, 2, out);
+    assert.match(out, /Status: Ready=True, ModelAvailable=True, Scheduled=True, Progressing=False, Degraded=False/);
+  });
+});
