@@ -62,6 +62,8 @@ export const Reasons = {
     MetricMissing: "MetricMissing",
     QueryFailed: "QueryFailed",
     AutoscalingDisabled: "AutoscalingDisabled",
+    /** This operator version has no autoscaler: replicas are held at minReplicas. */
+    AutoscalerNotRunning: "AutoscalerNotRunning",
   },
 } as const satisfies Record<ConditionType, Record<string, string>>;
 

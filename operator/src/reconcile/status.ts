@@ -133,7 +133,18 @@ const schedulingMessage = (f: Facts) =>
   `${f.unscheduled.length}/${f.observed.pods.length} pods cannot be scheduled: ${f.unscheduled[0]!.message}`;
 
 /** The condition chains; order within a chain is priority. */
-const chains: Record<Exclude<ConditionType, "ScalingActive">, Rule[]> = {
+const chains: Record<ConditionType, Rule[]> = {
+  ScalingActive: [
+    {
+      // The seam for the autoscaler: until it runs, say so rather than leave autoscaling silent.
+      name: "the autoscaler is not part of this operator version",
+      when: (f) => ({
+        status: "False",
+        reason: Reasons.ScalingActive.AutoscalerNotRunning,
+        message: `This maas-operator version does not run the autoscaler yet: holding ${f.desired} replicas (minReplicas, or the last recorded decision)`,
+      }),
+    },
+  ],
   Degraded: [
     {
       name: "a child with our name belongs to someone else",
@@ -325,7 +336,7 @@ const chains: Record<Exclude<ConditionType, "ScalingActive">, Rule[]> = {
 };
 
 /** Evaluates one chain: the first matching rule's verdict. */
-export function evaluate(type: keyof typeof chains, f: Facts): Verdict & { rule: string } {
+export function evaluate(type: ConditionType, f: Facts): Verdict & { rule: string } {
   for (const r of chains[type]) {
     const v = r.when(f);
     if (v) return { ...v, rule: r.name };
@@ -353,12 +364,13 @@ function eventFor(type: ConditionType, v: Verdict): StatusEvent | undefined {
   return undefined;
 }
 
-const order: (keyof typeof chains)[] = ["Ready", "ModelAvailable", "Scheduled", "Progressing", "Degraded"];
+const order: ConditionType[] = ["Ready", "ModelAvailable", "Scheduled", "Progressing", "Degraded"];
 
 /**
  * The status fields the reconciler owns, and the Events to record. Conditions keep their
- * lastTransitionTime unless their status changed. The autoscaler's fields (the ScalingActive
- * condition and status.autoscaling) are left out: it applies them under its own field manager.
+ * lastTransitionTime unless their status changed. status.autoscaling is left out: it belongs to
+ * the autoscaler (its own field manager). ScalingActive is reported here, for autoscaled objects
+ * only, until the autoscaler exists to own it.
  */
 export function computeStatus(
   md: ModelDeployment,
@@ -369,7 +381,8 @@ export function computeStatus(
   const previous = new Map((md.status?.conditions ?? []).map((c) => [c.type, c]));
   const generation = md.metadata.generation ?? 0;
   const events: StatusEvent[] = [];
-  const conditions: Condition[] = order.map((type) => {
+  const types = md.spec.autoscaling ? [...order, ConditionTypes.ScalingActive] : order;
+  const conditions: Condition[] = types.map((type) => {
     const v = evaluate(type, f);
     const before = previous.get(type);
     const changed = before?.status !== v.status;
@@ -405,11 +418,8 @@ export function computeStatus(
 /** The part of a stored status that the reconciler owns (what computeStatus returns). */
 export function ownedStatus(s: ModelDeploymentStatus | undefined): ModelDeploymentStatus {
   if (!s) return {};
-  const { autoscaling: _autoscaling, conditions, ...rest } = s;
-  return {
-    ...rest,
-    ...(conditions ? { conditions: conditions.filter((c) => c.type !== ConditionTypes.ScalingActive) } : {}),
-  };
+  const { autoscaling: _autoscaling, ...rest } = s;
+  return rest;
 }
 
 /** True when the stored status differs from the computed one in a field the reconciler owns. */

@@ -202,33 +202,26 @@ describe("computeStatus", function () {
     assert.deepEqual(computeStatus(m, o, now).events, []);
   });
 
-  it("leaves out what the autoscaler owns, and ignores it when deciding whether to write", function () {
-    const m = md({ autoscaling: { minReplicas: 1, maxReplicas: 4, metric: { target: 10 } } });
-    const o: Observed = { deployment: deployment({ replicas: 3, ready: 3 }), pods: [], conflicts: [] };
-    m.status = {
-      autoscaling: { desiredReplicas: 3, reason: "load" },
-    };
+  it("says plainly that no autoscaler runs yet, and leaves status.autoscaling to it", function () {
+    const m = md({ autoscaling: { minReplicas: 2, maxReplicas: 4, metric: { target: 10 } } });
+    const o: Observed = { deployment: deployment({ replicas: 2, ready: 2 }), pods: [], conflicts: [] };
+    m.status = { autoscaling: { desiredReplicas: 2, reason: "written by a future autoscaler" } };
     const first = computeStatus(m, o, now).status;
     assert.equal(first.autoscaling, undefined);
+    const scaling = first.conditions!.find((c) => c.type === "ScalingActive")!;
+    assert.equal(scaling.status, "False");
+    assert.equal(scaling.reason, "AutoscalerNotRunning");
+    assert.match(scaling.message, /holding 2 replicas/);
+    assert.equal(first.replicasSummary, "2/2");
+    m.status = { ...first, autoscaling: { desiredReplicas: 2, reason: "written by a future autoscaler" } };
+    assert.equal(statusChanged(m.status, computeStatus(m, o, now).status), false);
+  });
+
+  it("reports no ScalingActive condition for a fixed-size model", function () {
+    const o: Observed = { deployment: deployment({ replicas: 1, ready: 1 }), pods: [], conflicts: [] };
     assert.equal(
-      first.conditions!.some((c) => c.type === "ScalingActive"),
+      computeStatus(md({ replicas: 1 }), o, now).status.conditions!.some((c) => c.type === "ScalingActive"),
       false,
     );
-    assert.equal(first.replicasSummary, "3/3");
-    m.status = {
-      ...first,
-      conditions: [
-        ...first.conditions!,
-        {
-          type: "ScalingActive",
-          status: "True",
-          reason: "MetricAvailable",
-          message: "ok",
-          lastTransitionTime: "2026-11-28T11:00:00Z",
-        },
-      ],
-      autoscaling: { desiredReplicas: 3, reason: "load" },
-    };
-    assert.equal(statusChanged(m.status, computeStatus(m, o, now).status), false);
   });
 });
