@@ -97,22 +97,23 @@ describe("Server-side apply, status and Events against a real API server", funct
     };
     await applyObject(client, Resources.Service, service);
     const key = { namespace: ns, name: "status-target" };
-    const ingress = { loadBalancer: { ingress: [{ ip: "192.0.2.10" }] } };
-    const condition = {
-      type: "Probed",
+    const condition = (type: string) => ({
+      type,
       status: "True",
       reason: "Test",
       message: "",
       lastTransitionTime: "2026-01-01T00:00:00Z",
-    };
-    await applyStatus(client, Resources.Service, key, { ...ingress, conditions: [condition] });
-    const again = await applyStatus<V1Service>(client, Resources.Service, key, ingress);
-    assert.equal(again.status?.loadBalancer?.ingress?.[0]?.ip, "192.0.2.10");
-    assert.equal(again.status?.conditions, undefined);
+    });
+    await applyStatus(client, Resources.Service, key, { conditions: [condition("Probed"), condition("Extra")] });
+    const again = await applyStatus<V1Service>(client, Resources.Service, key, { conditions: [condition("Probed")] });
+    assert.deepEqual(
+      again.status?.conditions?.map((c) => c.type),
+      ["Probed"],
+    );
     const managers = again.metadata?.managedFields?.filter((f) => f.subresource === "status").map((f) => f.manager);
     assert.deepEqual(managers, [FieldManagers.status]);
     await assert.rejects(
-      applyStatus(client, Resources.Service, key, ingress, { resourceVersion: "1" }),
+      applyStatus(client, Resources.Service, key, { conditions: [condition("Probed")] }, { resourceVersion: "1" }),
       /409/,
       "a stale resourceVersion makes a conditional status apply fail",
     );

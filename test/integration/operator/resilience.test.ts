@@ -107,8 +107,10 @@ describe("operator: crashes, restarts and leader election", function () {
     process.stderr.write(
       `      (standby took over ${takeoverS.toFixed(1)} s after the leader was killed; lease duration ${lease.durationS} s)\n`,
     );
-    // The lease was renewed at most one retry period before the kill, and the standby polls every retry period.
-    assert.ok(takeoverS <= lease.durationS + 2 * lease.retryS, `takeover took ${takeoverS} s`);
+    // The standby counts the lease duration from when it last saw the lease change (up to one retry
+    // period after the leader's last renewal), then acquires at its next poll; allow one more retry
+    // period for API latency on a loaded 2-core machine.
+    assert.ok(takeoverS <= lease.durationS + 4 * lease.retryS, `takeover took ${takeoverS} s`);
 
     const afterKill = new Date();
     await createMd(tb, ns, manifest("after", { model, replicas: 1 }));
