@@ -103,7 +103,8 @@ export function logTail(file: string, lines = 30): string {
   }
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

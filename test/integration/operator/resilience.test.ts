@@ -25,6 +25,22 @@ describe("operator: crashes, restarts and leader election", function () {
     for (const op of running.splice(0)) await op.kill9();
   });
 
+  /** Starts two replicas as different users; `a` is running (and leading) before `b` starts. */
+  async function leaderAndStandby(id: string, ns: string, tag: string) {
+    const start = (replica: string) =>
+      startOperator(tb, {
+        name: `${tag}-${replica}`,
+        user: `maas-operator-${replica}`,
+        args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
+      });
+    const a = await start("a");
+    running.push(a);
+    await tb.waitFor("a leader", async () => (await holder(id)) !== "", 30_000);
+    const b = await start("b");
+    running.push(b);
+    return { a, b };
+  }
+
   async function holder(name: string): Promise<string> {
     try {
       const l = await tb.coordination.readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name });
@@ -73,19 +89,7 @@ describe("operator: crashes, restarts and leader election", function () {
     const ns = await tb.createNamespace("ha");
     const id = `ha-${process.pid}`;
     const since = new Date();
-    const a = await startOperator(tb, {
-      name: "ha-a",
-      user: "maas-operator-a",
-      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
-    });
-    running.push(a);
-    await tb.waitFor("a leader", async () => (await holder(id)) !== "", 30_000);
-    const b = await startOperator(tb, {
-      name: "ha-b",
-      user: "maas-operator-b",
-      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
-    });
-    running.push(b);
+    const { a, b } = await leaderAndStandby(id, ns, "ha");
     const leaderId = await holder(id);
 
     await createMd(tb, ns, manifest("before", { model, replicas: 1 }));
@@ -124,19 +128,7 @@ describe("operator: crashes, restarts and leader election", function () {
   it("releases the lease on SIGTERM so a standby takes over at once", async function () {
     const ns = await tb.createNamespace("release");
     const id = `release-${process.pid}`;
-    const a = await startOperator(tb, {
-      name: "rel-a",
-      user: "maas-operator-a",
-      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
-    });
-    running.push(a);
-    await tb.waitFor("a leader", async () => (await holder(id)) !== "", 30_000);
-    const b = await startOperator(tb, {
-      name: "rel-b",
-      user: "maas-operator-b",
-      args: [...leaseArgs, `--leader-election-id=${id}`, `--namespaces=${ns}`],
-    });
-    running.push(b);
+    const { a } = await leaderAndStandby(id, ns, "rel");
     await sleep(500);
     const leaderId = await holder(id);
     const stoppedAt = Date.now();

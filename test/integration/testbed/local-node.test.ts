@@ -5,20 +5,12 @@ import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { localNodeName, localNodeTaint } from "../../testbed/nodes.ts";
+import { alive } from "../../testbed/proc.ts";
 
 const onLocalNode = {
   nodeSelector: { "kubernetes.io/hostname": localNodeName },
   tolerations: [{ key: localNodeTaint.key, operator: "Exists" }],
 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("test bed local node agent", function () {
   let tb: Testbed;
