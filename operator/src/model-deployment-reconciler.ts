@@ -56,15 +56,11 @@ export class ModelDeploymentReconciler implements Reconciler {
     // Gone or going: owner references let the garbage collector remove the children.
     if (!md || md.metadata.deletionTimestamp) return done;
 
-    const deployment = await this.#child(
-      md,
-      Resources.Deployment,
-      desiredDeployment(md, this.#o.settings),
-      this.#o.deployments,
-      signal,
-    );
-    if (signal.aborted) return done;
-    const service = await this.#child(md, Resources.Service, desiredService(md), this.#o.services, signal);
+    // The two children are independent: applying them concurrently halves a new object's latency.
+    const [deployment, service] = await Promise.all([
+      this.#child(md, Resources.Deployment, desiredDeployment(md, this.#o.settings), this.#o.deployments, signal),
+      this.#child(md, Resources.Service, desiredService(md), this.#o.services, signal),
+    ]);
     if (signal.aborted) return done;
 
     const conflicts = [deployment.conflict, service.conflict].filter((c): c is ChildConflict => c !== undefined);
@@ -78,7 +74,7 @@ export class ModelDeploymentReconciler implements Reconciler {
     if (statusChanged(md.status, status)) {
       await applyStatus(this.#o.client, Resources.ModelDeployment, key, status as Record<string, unknown>, { signal });
     }
-    for (const e of events) await this.#event(md, e.type, e.reason, "Reconcile", e.message);
+    await Promise.all(events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)));
     return conflicts.length ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS) : done;
   }
 

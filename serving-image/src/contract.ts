@@ -152,7 +152,9 @@ export type ModelFormat = (typeof ModelFormats)[number];
 /** Defaults the image applies when the operator leaves a variable unset. */
 export const Defaults = {
   maxBatchSize: 32,
-  maxBatchDelayMs: 2,
+  // 0: the worker pool already batches whatever queued while a batch ran; waiting on purpose cost
+  // latency at low load and bought no throughput in bench:serving (see the README).
+  maxBatchDelayMs: 0,
   maxQueue: 256,
   requestTimeoutMs: 30_000,
   /** Request bodies above this are refused with 413 before they are buffered. */

@@ -38,7 +38,12 @@ describe("maas-serving with real models", function () {
     const pixels = seededFloats(1, 3 * 32 * 32 * 3);
     before(async () => {
       const dir = await copyHumanModel("liveness", await tempDir("liveness"));
-      server = await serve(dir, { MAAS_SERVED_NAME: "liveness", MAAS_MODEL_VERSION: "4" });
+      // A batching delay, so the concurrent-requests test below batches however fast the worker is.
+      server = await serve(dir, {
+        MAAS_SERVED_NAME: "liveness",
+        MAAS_MODEL_VERSION: "4",
+        MAAS_MAX_BATCH_DELAY_MS: "10",
+      });
       direct = await directModel(dir);
     });
 
