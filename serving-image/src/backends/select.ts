@@ -5,6 +5,7 @@
  */
 import { createRequire } from "node:module";
 import path from "node:path";
+import util from "node:util";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Backend } from "../contract.ts";
 
@@ -32,9 +33,21 @@ export function wasmDirectory(): string {
   return path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm")) + path.sep;
 }
 
+/**
+ * tfjs-node 4.22 calls `util.isNullOrUndefined`, which Node 23 removed (tensorflow/tfjs#8609; the
+ * fix is merged but unreleased). Puts it back on the shared `util` object before tfjs-node loads.
+ */
+export function restoreIsNullOrUndefined(): void {
+  const u = util as unknown as Record<string, unknown>;
+  if (typeof u.isNullOrUndefined !== "function") {
+    u.isNullOrUndefined = (v: unknown): boolean => v === null || v === undefined;
+  }
+}
+
 async function tryBackend(tf: typeof tfjs, backend: ResolvedBackend): Promise<unknown> {
   const pkg = nativePackages[backend];
   if (pkg !== undefined) {
+    restoreIsNullOrUndefined();
     // A variable specifier keeps TypeScript from requiring the optional package at build time.
     const specifier: string = pkg;
     const native: unknown = await import(specifier);
