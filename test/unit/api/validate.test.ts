@@ -99,7 +99,7 @@ describe("validateModelDeployment", () => {
       resources: { cpu: "1", memory: "2Gi" },
       serving: {
         backend: "auto",
-        batching: { maxBatchSize: 32, maxDelayMs: 2 },
+        batching: { maxBatchSize: 32, maxDelayMs: 0 },
         maxQueue: 256,
         requestTimeoutMs: 30000,
       },
