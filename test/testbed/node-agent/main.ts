@@ -195,7 +195,6 @@ async function syncPods(): Promise<void> {
         commands,
         allocatePort: freePort,
         readData,
-        onChange: () => undefined,
         log,
       });
       runners.set(uid, runner);

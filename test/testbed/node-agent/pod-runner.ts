@@ -20,7 +20,6 @@ export interface RunnerContext {
   allocatePort(): Promise<number>;
   /** Reads the decoded data of a Secret or ConfigMap (for env and envFrom); undefined when absent. */
   readData(kind: "Secret" | "ConfigMap", namespace: string, name: string): Promise<Record<string, string> | undefined>;
-  onChange(): void;
   log(msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -248,7 +247,6 @@ export class PodRunner {
           message: `node agent: no local command for "${key}" (test/testbed/node-agent/commands.ts)`,
         },
       };
-      this.ctx.onChange();
       return;
     }
     const args = [...cmd.argv.slice(1), ...(r.container.command?.slice(1) ?? []), ...(r.container.args ?? [])];
@@ -275,9 +273,7 @@ export class PodRunner {
     child.on("error", (err) => {
       r.state = { waiting: { reason: "RunContainerError", message: err.message } };
       r.proc = undefined;
-      this.ctx.onChange();
     });
-    this.ctx.onChange();
   }
 
   private exited(r: Run, exitCode: number, signal: NodeJS.Signals | null): void {
@@ -300,7 +296,6 @@ export class PodRunner {
     this.ctx.log("Container exited", { pod: `${this.namespace}/${this.name}`, container: r.container.name, exitCode });
     if (this.terminating) {
       r.state = terminated;
-      this.ctx.onChange();
       return;
     }
     if (r.init && exitCode === 0) {
@@ -323,7 +318,6 @@ export class PodRunner {
       };
       r.backoffMs = Math.min(r.backoffMs * 2, maxBackoffMs);
     }
-    this.ctx.onChange();
   }
 
   private async probe(r: Run): Promise<void> {
@@ -332,7 +326,6 @@ export class PodRunner {
       const ok = await this.check(c.startupProbe, r);
       if (ok) {
         r.startupPassed = true;
-        this.ctx.onChange();
       } else if (++r.probeFailures.startup >= (c.startupProbe.failureThreshold ?? 3) * this.probeRate(c.startupProbe)) {
         this.ctx.log("Startup probe failed; restarting", { pod: this.name, container: c.name });
         this.kill(r, "SIGKILL");
@@ -347,7 +340,6 @@ export class PodRunner {
         return;
       }
     }
-    const before = r.ready;
     if (!c.readinessProbe) r.ready = true;
     else if (this.due(c.readinessProbe, r)) {
       if (await this.check(c.readinessProbe, r)) {
@@ -358,10 +350,9 @@ export class PodRunner {
         if (++r.probeFailures.readiness >= (c.readinessProbe.failureThreshold ?? 3) || !r.ready) r.ready = false;
       }
     }
-    if (before !== r.ready) this.ctx.onChange();
   }
 
-  /** Probes run every tick (250 ms) once the initial delay passed; periods shorter than a tick are not modelled. */
+  /** A probe is due once its initial delay passed and min(periodSeconds, 1 s) since its last run: faster than a kubelet, to keep tests quick. */
   private due(p: V1Probe, r: Run): boolean {
     const started = Date.parse(r.state.running?.startedAt ?? now());
     if (Date.now() - started < (p.initialDelaySeconds ?? 0) * 1000) return false;
