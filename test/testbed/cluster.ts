@@ -4,13 +4,13 @@
  * the local node agent (mode "full"), and optionally Prometheus. Everything a run starts is recorded
  * in `<runDir>/state.json`, so `testbed:down` ends exactly those processes.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { ensureBinaries, repoRoot, runsRoot, testbedDir } from "./paths.ts";
 import { createPki, writeKubeconfig, type Pki } from "./pki.ts";
-import { freePort, startProcess, stopPid, waitUntil, type Proc } from "./proc.ts";
+import { alive, freePort, startProcess, stopPid, waitUntil, type Proc } from "./proc.ts";
 import { fakeNodes, localNodeName } from "./nodes.ts";
 
 export type Mode = "api" | "full";
@@ -93,6 +93,26 @@ function httpGetOk(url: string): Promise<boolean> {
   });
 }
 
+/** Runs kept in .testbed/ for their logs; older ones are removed unless a process of theirs still runs. */
+const KEEP_RUNS = 8;
+
+function pruneOldRuns(): void {
+  if (!existsSync(runsRoot)) return;
+  const runs = readdirSync(runsRoot)
+    .filter((d) => d.startsWith("run-"))
+    .sort();
+  for (const run of runs.slice(0, Math.max(0, runs.length - KEEP_RUNS))) {
+    const dir = join(runsRoot, run);
+    try {
+      const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as ClusterState;
+      if (state.processes.some((p) => alive(p.pid))) continue;
+    } catch {
+      /* no state: nothing of it can be running */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export class Cluster {
   readonly state: ClusterState;
   private readonly procs: Proc[] = [];
@@ -106,6 +126,7 @@ export class Cluster {
   /** Starts etcd and the API server and waits for `/readyz`; then the full-mode parts if asked. */
   static async start(opts: StartOptions): Promise<Cluster> {
     const binDir = ensureBinaries();
+    pruneOldRuns();
     const started = Date.now();
     const runDir = join(runsRoot, `run-${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
     mkdirSync(join(runDir, "logs"), { recursive: true });
