@@ -11,6 +11,7 @@ import { runsRoot } from "./paths.ts";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
+  allowNegative: true,
   options: { mode: { type: "string", default: "full" }, prometheus: { type: "boolean", default: true } },
 });
 const currentFile = join(runsRoot, "current.json");
