@@ -103,21 +103,43 @@ export interface StartOperatorOptions {
 export async function startOperator(tb: Testbed, opts: StartOperatorOptions = {}): Promise<OperatorProcess> {
   const user = opts.user ?? "system:serviceaccount:maas-system:maas-operator";
   const kubeconfig = await operatorIdentity(tb, user);
-  const healthPort = await freePort();
-  const logFile = join(tb.runDir, "logs", `${opts.name ?? "operator"}-${Date.now()}.log`);
-  const fd = openSync(logFile, "a");
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, "operator", "src", "main.ts"),
-      `--kubeconfig=${kubeconfig}`,
-      `--health-port=${healthPort}`,
+  return spawnOperator(tb, {
+    user,
+    kubeconfig,
+    name: opts.name ?? "operator",
+    args: [
       `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
       "--serving-image=maas-serving:test",
       "--log-level=debug",
       ...(opts.args ?? []),
     ],
-    { stdio: ["ignore", fd, fd], env: { ...process.env, NODE_ENV: "test" } },
+  });
+}
+
+export interface SpawnOperatorOptions {
+  /** Who the kubeconfig authenticates as (for audit-log queries). */
+  user: string;
+  kubeconfig: string;
+  name: string;
+  /** Every flag but --kubeconfig and --health-port. */
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs operator/src/main.ts with exactly these flags on a free health port; resolves once /healthz answers. */
+export async function spawnOperator(tb: Testbed, opts: SpawnOperatorOptions): Promise<OperatorProcess> {
+  const healthPort = await freePort();
+  const logFile = join(tb.runDir, "logs", `${opts.name}-${Date.now()}.log`);
+  const fd = openSync(logFile, "a");
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, "operator", "src", "main.ts"),
+      ...opts.args,
+      `--kubeconfig=${opts.kubeconfig}`,
+      `--health-port=${healthPort}`,
+    ],
+    { stdio: ["ignore", fd, fd], env: { ...process.env, ...opts.env } },
   );
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => {
@@ -140,7 +162,7 @@ export async function startOperator(tb: Testbed, opts: StartOperatorOptions = {}
     30_000,
   );
   return {
-    user,
+    user: opts.user,
     healthPort,
     logFile,
     child,

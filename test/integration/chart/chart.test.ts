@@ -4,8 +4,7 @@
 // nodes (kwok only marks pods Running), so "the pod was admitted" is what installing can show; the operator
 // process itself is run locally with the identity the chart gives it.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ApiextensionsV1Api, type V1Deployment } from "@kubernetes/client-node";
@@ -13,7 +12,8 @@ import { CRD_NAME } from "../../../operator/src/api/index.ts";
 import { clusterRules, leaderElectionRules } from "../../../operator/src/rbac.ts";
 import { useTestbed, type ExecResult, type Testbed } from "../../testbed/index.ts";
 import { readVersions, repoRoot } from "../../testbed/paths.ts";
-import { freePort, logTail } from "../../testbed/proc.ts";
+import { spawnOperator } from "../../testbed/operator.ts";
+import { logTail } from "../../testbed/proc.ts";
 
 const chartDir = join(repoRoot, "charts", "maas-operator");
 const release = "maas-operator";
@@ -372,36 +372,21 @@ describe("the maas-operator Helm chart on the test bed", function () {
         }),
       );
       // The chart's own arguments; only the health port moves to a free local port.
-      const healthPort = await freePort();
       const args = (container.args ?? []).filter((a) => !a.startsWith("--health-port="));
       assert.ok(args.includes(`--namespaces=${watchedNs}`), `the chart passes --namespaces: ${args.join(" ")}`);
-      const logFile = join(tb.runDir, "logs", `chart-operator-${Date.now()}.log`);
-      const fd = openSync(logFile, "a");
-      const child = spawn(
-        process.execPath,
-        [
-          join(repoRoot, "operator", "src", "main.ts"),
-          ...args,
-          `--kubeconfig=${kubeconfig}`,
-          `--health-port=${healthPort}`,
-        ],
-        { stdio: ["ignore", fd, fd], env: { ...process.env, POD_NAMESPACE: ns } },
-      );
-      closeSync(fd);
-      const exited = new Promise<number | null>((resolve) => {
-        child.on("exit", (code) => {
-          resolve(code);
-        });
+      const op = await spawnOperator(tb, {
+        user: sa,
+        kubeconfig,
+        name: "chart-operator",
+        args,
+        env: { POD_NAMESPACE: ns },
       });
-      let alive = true;
-      void exited.then(() => (alive = false));
       try {
         await tb.waitFor(
           "the operator's /readyz",
           async () => {
-            if (!alive) throw new Error(`the operator exited; log:\n${logTail(logFile)}`);
             try {
-              return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok;
+              return (await fetch(`http://127.0.0.1:${op.healthPort}/readyz`)).ok;
             } catch {
               return false;
             }
@@ -419,11 +404,11 @@ describe("the maas-operator Helm chart on the test bed", function () {
           30_000,
         );
         assert.ok(lease.spec?.holderIdentity);
-        assert.doesNotMatch(logTail(logFile, 200), /forbidden/i, "no request was forbidden");
+        assert.doesNotMatch(logTail(op.logFile, 200), /forbidden/i, "no request was forbidden");
       } finally {
-        if (alive) child.kill("SIGTERM");
+        await op.stop();
       }
-      assert.equal(await exited, 0, `the operator exits cleanly on SIGTERM; log:\n${logTail(logFile)}`);
+      assert.equal(await op.exited, 0, `the operator exits cleanly on SIGTERM; log:\n${logTail(op.logFile)}`);
     });
   });
 });
