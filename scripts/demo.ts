@@ -11,10 +11,11 @@ import { mkdir, copyFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join, normalize } from "node:path";
 import { parseArgs } from "node:util";
-import { GROUP, PLURAL, VERSION, type ModelDeployment } from "../operator/src/api/index.ts";
+import { GROUP, VERSION } from "../operator/src/api/index.ts";
 import { digestDirectory } from "../serving-image/src/fetch/digest.ts";
 import { stopTestbed, useTestbed, type Testbed } from "../test/testbed/index.ts";
 import { localNodeName, localNodeTaint } from "../test/testbed/nodes.ts";
+import { readMd } from "../test/integration/operator/helpers.ts";
 import { installCrd, startOperator } from "../test/testbed/operator.ts";
 import { repoRoot } from "../test/testbed/paths.ts";
 
@@ -42,16 +43,6 @@ async function kubectl(tb: Testbed, args: string[]): Promise<void> {
   const r = await tb.kubectl(args);
   process.stdout.write(r.stdout + r.stderr);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed`);
-}
-
-async function readMd(tb: Testbed): Promise<ModelDeployment> {
-  return (await tb.custom.getNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: PLURAL,
-    name,
-  })) as ModelDeployment;
 }
 
 async function readyPods(tb: Testbed): Promise<string[]> {
@@ -135,7 +126,8 @@ async function main(): Promise<void> {
     await kubectl(tb, ["-n", namespace, "scale", `md/${name}`, "--replicas=2"]);
     await tb.waitFor(
       "two ready replicas",
-      async () => (await readMd(tb)).status?.replicasSummary === "2/2" && (await readyPods(tb)).length === 2,
+      async () =>
+        (await readMd(tb, namespace, name)).status?.replicasSummary === "2/2" && (await readyPods(tb)).length === 2,
       120_000,
     );
     await kubectl(tb, ["-n", namespace, "get", "md", name]);
@@ -165,7 +157,7 @@ async function main(): Promise<void> {
     );
     for (const r of result) process.stdout.write(`  ${r.metric.pod}: ${r.value[1]} requests\n`);
 
-    const md = await readMd(tb);
+    const md = await readMd(tb, namespace, name);
     say(`Status: ${md.status?.conditions?.map((c) => `${c.type}=${c.status}`).join(", ") ?? ""}`);
     if (flags.exit) {
       await op.stop();

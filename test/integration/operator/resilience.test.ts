@@ -41,6 +41,18 @@ describe("operator: crashes, restarts and leader election", function () {
     return { a, b };
   }
 
+  /** Waits until someone other than `old` holds the lease. */
+  async function newHolder(id: string, old: string): Promise<void> {
+    await tb.waitFor(
+      "the standby to take the lease",
+      async () => {
+        const h = await holder(id);
+        return h !== "" && h !== old;
+      },
+      30_000,
+    );
+  }
+
   async function holder(name: string): Promise<string> {
     try {
       const l = await tb.coordination.readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name });
@@ -99,14 +111,7 @@ describe("operator: crashes, restarts and leader election", function () {
 
     const killedAt = Date.now();
     await a.kill9();
-    await tb.waitFor(
-      "the standby to take the lease",
-      async () => {
-        const h = await holder(id);
-        return h !== "" && h !== leaderId;
-      },
-      30_000,
-    );
+    await newHolder(id, leaderId);
     const takeoverS = (Date.now() - killedAt) / 1000;
     process.stderr.write(
       `      (standby took over ${takeoverS.toFixed(1)} s after the leader was killed; lease duration ${lease.durationS} s)\n`,
@@ -133,14 +138,7 @@ describe("operator: crashes, restarts and leader election", function () {
     const leaderId = await holder(id);
     const stoppedAt = Date.now();
     assert.equal(await a.stop(), 0);
-    await tb.waitFor(
-      "the standby to take the lease",
-      async () => {
-        const h = await holder(id);
-        return h !== "" && h !== leaderId;
-      },
-      30_000,
-    );
+    await newHolder(id, leaderId);
     const s = (Date.now() - stoppedAt) / 1000;
     assert.ok(s < lease.durationS, `handover took ${s} s, as long as an expiry: the lease was not released`);
   });
