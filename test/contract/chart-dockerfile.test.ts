@@ -7,52 +7,7 @@ import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { repoRoot } from "../testbed/paths.ts";
-
-interface Instruction {
-  readonly op: string;
-  readonly args: string;
-}
-
-/** Dockerfile instructions with line continuations joined and comments dropped. */
-function instructions(text: string): Instruction[] {
-  return text
-    .replace(/\\\r?\n/g, " ")
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"))
-    .map((l) => {
-      const m = /^(\S+)\s*(.*)$/.exec(l)!;
-      return { op: m[1]!.toUpperCase(), args: m[2]! };
-    });
-}
-
-/** Instructions grouped by stage; the last group is the final image. */
-function stages(ins: readonly Instruction[]): Instruction[][] {
-  const out: Instruction[][] = [];
-  for (const i of ins) {
-    if (i.op === "FROM") out.push([i]);
-    else out.at(-1)?.push(i);
-  }
-  return out;
-}
-
-/** .dockerignore semantics for an allow-list: later lines win, "!" re-includes, "*" stays in a segment. */
-function inContext(ignore: string, path: string): boolean {
-  const prefixes = path.split("/").map((_, i, parts) => parts.slice(0, i + 1).join("/"));
-  let included = true;
-  for (const raw of ignore.split("\n")) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const negate = line.startsWith("!");
-    const body = (negate ? line.slice(1) : line)
-      .split("**")
-      .map((part) => part.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*"))
-      .join(".*");
-    const re = new RegExp(`^${body}$`);
-    if (prefixes.some((p) => re.test(p))) included = negate;
-  }
-  return included;
-}
+import { allowed, parse, stages } from "./dockerfile-lib.ts";
 
 /** Every module specifier in a TypeScript file: static imports, re-exports and dynamic imports. */
 function specifiers(source: string): string[] {
@@ -87,7 +42,7 @@ function importClosure(entry: string): { files: Set<string>; packages: Set<strin
 }
 
 describe("the operator image (operator/Dockerfile), checked statically", () => {
-  const all = instructions(readFileSync(join(repoRoot, "operator/Dockerfile"), "utf8"));
+  const all = parse(readFileSync(join(repoRoot, "operator/Dockerfile"), "utf8"));
   const st = stages(all);
   const final = st.at(-1)!;
   const ignore = readFileSync(join(repoRoot, "operator/Dockerfile.dockerignore"), "utf8");
@@ -147,7 +102,7 @@ describe("the operator image (operator/Dockerfile), checked statically", () => {
         copied.some((c) => rel === c.src || rel.startsWith(`${c.src}/`)),
         `${rel} is imported by main.ts but no COPY puts it into the image`,
       );
-      assert.ok(inContext(ignore, rel), `${rel} is kept out of the build context by Dockerfile.dockerignore`);
+      assert.ok(allowed(ignore, rel), `${rel} is kept out of the build context by Dockerfile.dockerignore`);
       assert.ok(!rel.endsWith(".test.ts"), `${rel}: main.ts imports a test file`);
     }
     for (const pkg of ["package.json", "operator/package.json"]) {
@@ -178,10 +133,10 @@ describe("the operator image (operator/Dockerfile), checked statically", () => {
       const [src] = i.args.split(/\s+/).filter((a) => !a.startsWith("--"));
       assert.ok(existsSync(join(repoRoot, src!)), `${src} exists`);
       const probe = src!.endsWith("/src") ? `${src}/main.ts` : src!;
-      assert.ok(inContext(ignore, probe), `${probe} is in the build context`);
+      assert.ok(allowed(ignore, probe), `${probe} is in the build context`);
     }
-    assert.ok(!inContext(ignore, "node_modules/yaml/package.json"), "node_modules stays out of the context");
-    assert.ok(!inContext(ignore, "serving-image/src/main.ts"), "the serving image's code stays out");
-    assert.ok(!inContext(ignore, ".testbed/run/kubeconfig"), "test bed state stays out");
+    assert.ok(!allowed(ignore, "node_modules/yaml/package.json"), "node_modules stays out of the context");
+    assert.ok(!allowed(ignore, "serving-image/src/main.ts"), "the serving image's code stays out");
+    assert.ok(!allowed(ignore, ".testbed/run/kubeconfig"), "test bed state stays out");
   });
 });

@@ -4,58 +4,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Commands, Paths, Ports } from "../../serving-image/src/contract.ts";
+import { allowed, parse, stages } from "./dockerfile-lib.ts";
 
 const root = resolve(import.meta.dirname, "../..");
-
-interface Instruction {
-  readonly op: string;
-  readonly args: string;
-}
-
-/** Dockerfile instructions with line continuations joined and comments dropped. */
-function parse(text: string): Instruction[] {
-  const joined = text.replace(/\\\r?\n/g, " ");
-  return joined
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"))
-    .map((l) => {
-      const m = /^(\S+)\s*(.*)$/.exec(l)!;
-      return { op: m[1]!.toUpperCase(), args: m[2]! };
-    });
-}
-
-/** Instructions grouped by stage; the last group is the final image. */
-function stages(ins: readonly Instruction[]): Instruction[][] {
-  const out: Instruction[][] = [];
-  for (const i of ins) {
-    if (i.op === "FROM") out.push([i]);
-    else out.at(-1)?.push(i);
-  }
-  return out;
-}
-
-/**
- * .dockerignore semantics, enough for an allow-list: later lines win, "!" re-includes, "*" stays within one
- * path segment, "**" spans segments, and a pattern that matches a directory matches everything under it.
- */
-function allowed(ignore: string, path: string): boolean {
-  const prefixes = path.split("/").map((_, i, parts) => parts.slice(0, i + 1).join("/"));
-  let included = true;
-  for (const raw of ignore.split("\n")) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const negate = line.startsWith("!");
-    const pattern = negate ? line.slice(1) : line;
-    const body = pattern
-      .split("**")
-      .map((part) => part.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*"))
-      .join(".*");
-    const re = new RegExp(`^${body}$`);
-    if (prefixes.some((p) => re.test(p))) included = negate;
-  }
-  return included;
-}
 
 const files = [
   { name: "serving-image/Dockerfile", gpu: true },
