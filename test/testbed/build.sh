@@ -71,17 +71,33 @@ build_kubernetes() {
   for c in "${cmds[@]}"; do link_current "$c" "$v"; done
 }
 
-# build_go <name> <module@version> <package>: a main package built through a wrapper module.
+# build_go <name> <module@version> <package> [cache tag] [ldflags-function]: a main package built through
+# a wrapper module. The ldflags function runs inside the wrapper (after `go get`) and prints extra -X flags.
 build_go() {
-  local name=$1 modv=$2 pkg=$3 v=${2#*@}
+  local name=$1 modv=$2 pkg=$3 v=${4:-${2#*@}} ldflags_fn=${5:-}
   if built "$name" "$v"; then link_current "$name" "$v"; return; fi
   log "$name $v: building"
   local w="$src/$name-$v"
   wrapper "$w"; cd "$w"
   go get "$modv" >&2
-  go build -v -trimpath -ldflags "-s -w" -o "out/$name" "$pkg" 2>&1 | progress "$name $v"
+  local extra=""
+  [[ -n $ldflags_fn ]] && extra=$($ldflags_fn)
+  go build -v -trimpath -ldflags "-s -w $extra" -o "out/$name" "$pkg" 2>&1 | progress "$name $v"
   mv "out/$name" "$bin/$name-$v-$go_os_arch"
   link_current "$name" "$v"
+}
+
+# What helm's own Makefile stamps: its version, and the Kubernetes version of its client-go, which
+# `helm template` and `helm lint` assume when no cluster is asked (otherwise they assume v1.20).
+helm_ldflags() {
+  local cg major minor
+  cg=$(go list -m -f '{{.Version}}' k8s.io/client-go)   # v0.MINOR.PATCH
+  minor=$(echo "$cg" | cut -d. -f2)
+  major=1
+  local p=helm.sh/helm/v3
+  echo "-X $p/internal/version.version=$HELM_VERSION -X $p/internal/version.gitTreeState=clean" \
+    "-X $p/pkg/chartutil.k8sVersionMajor=$major -X $p/pkg/chartutil.k8sVersionMinor=$minor" \
+    "-X $p/pkg/lint/rules.k8sVersionMajor=$major -X $p/pkg/lint/rules.k8sVersionMinor=$minor"
 }
 
 only=${1:-all}
@@ -91,6 +107,7 @@ if [[ $only == all || $only == etcd ]]; then
 fi
 [[ $only == all || $only == kubernetes ]] && build_kubernetes
 [[ $only == all || $only == kwok ]] && build_go kwok "sigs.k8s.io/kwok@$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
-[[ $only == all || $only == helm ]] && build_go helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+[[ $only == all || $only == helm ]] && build_go helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
+  "$HELM_VERSION-$HELM_BUILD" helm_ldflags
 log "done in $((SECONDS - start))s; binaries in $bin"
 echo "$bin"

@@ -53,7 +53,7 @@ export function ensureBinaries(): string {
     "kube-scheduler": versions.KUBERNETES_VERSION,
     kubectl: versions.KUBERNETES_VERSION,
     kwok: versions.KWOK_VERSION,
-    helm: versions.HELM_VERSION,
+    helm: `${versions.HELM_VERSION ?? "?"}-${versions.HELM_BUILD ?? "?"}`,
   };
   const arch = process.arch === "x64" ? "amd64" : process.arch;
   const missing = binaryNames.filter((b) => !existsSync(join(bin, `${b}-${versionOf[b] ?? "?"}-linux-${arch}`)));
