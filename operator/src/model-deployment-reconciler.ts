@@ -40,6 +40,8 @@ export interface ModelDeploymentReconcilerOptions {
 
 interface ChildOutcome<T> {
   observed: T | undefined;
+  /** What was written, for the Event. */
+  applied?: { verb: "Created" | "Updated"; what: string };
   conflict?: ChildConflict;
   applyError?: string;
 }
@@ -74,7 +76,15 @@ export class ModelDeploymentReconciler implements Reconciler {
     if (statusChanged(md.status, status)) {
       await applyStatus(this.#o.client, Resources.ModelDeployment, key, status as Record<string, unknown>, { signal });
     }
-    await Promise.all(events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)));
+    // One Event per verb, naming every child it touched ("Created Deployment ml/x and Service ml/x").
+    const applied = [deployment.applied, service.applied].filter((a) => a !== undefined);
+    const notes = (["Created", "Updated"] as const)
+      .map((verb) => ({ verb, whats: applied.filter((a) => a.verb === verb).map((a) => a.what) }))
+      .filter((n) => n.whats.length > 0);
+    await Promise.all([
+      ...notes.map((n) => this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`)),
+      ...events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)),
+    ]);
     return conflicts.length ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS) : done;
   }
 
@@ -106,8 +116,7 @@ export class ModelDeploymentReconciler implements Reconciler {
           const verb = decision.action === "create" ? "Created" : "Updated";
           const why = decision.action === "update" ? ` (${decision.drift} had drifted)` : "";
           log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
-          await this.#event(md, "Normal", verb, "Apply", `${verb} ${resource.kind} ${namespace}/${name}${why}`);
-          return { observed: applied };
+          return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
         } catch (err) {
           // The API server refused what we built from the spec (e.g. an invalid affinity): a retry
           // cannot help until the spec changes, which enqueues the object again.

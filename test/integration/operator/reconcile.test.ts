@@ -54,6 +54,9 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
       assert.equal(p.status!.phase, "Running");
       assert.equal(p.spec!.nodeName, "kwok-gpu-a10-0");
     }
+    const events = await tb.kubectl(["-n", ns, "events", "--for", "modeldeployment/vision", "-o", "json"]);
+    assert.match(events.stdout, new RegExp(`"Created Deployment ${ns}/vision and Service ${ns}/vision"`));
+    assert.match(events.stdout, /"ModelDeployment became Ready: 2\/2 replicas ready"/);
   });
 
   it("rolls out a spec change, and follows kubectl scale", async function () {
