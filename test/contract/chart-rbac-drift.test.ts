@@ -9,6 +9,7 @@ import { parseAllDocuments } from "yaml";
 import { clusterRules, leaderElectionRules, type PolicyRule } from "../../operator/src/rbac.ts";
 import { RULES_HEADER, chartRulesTemplate, generatedRulesFile } from "../../scripts/generate-chart.ts";
 import { cacheRoot, readVersions, repoRoot } from "../testbed/paths.ts";
+import { assertUpToDate } from "./generated-file.ts";
 
 const chartDir = join(repoRoot, "charts", "maas-operator");
 
@@ -61,16 +62,7 @@ describe("the chart's RBAC rules", () => {
     const committed = readFileSync(join(repoRoot, generatedRulesFile), "utf8");
     assert.equal(committed.split("\n")[0], RULES_HEADER);
     const generated = chartRulesTemplate();
-    if (committed !== generated) {
-      const a = committed.split("\n");
-      const b = generated.split("\n");
-      const i = a.findIndex((line, n) => line !== b[n]);
-      const at = i === -1 ? a.length : i;
-      assert.fail(
-        `${generatedRulesFile} is stale (run npm run generate); first difference at line ${at + 1}:\n` +
-          `  committed: ${a[at] ?? "<end of file>"}\n  generated: ${b[at] ?? "<end of file>"}`,
-      );
-    }
+    assertUpToDate(generatedRulesFile, committed, generated);
   });
 
   it("no template other than the generated one writes a rule by hand", () => {

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GENERATED_HEADER, crdYaml } from "../../operator/src/api/index.ts";
 import { generatedCrdFiles } from "../../scripts/generate-crds.ts";
+import { assertUpToDate } from "./generated-file.ts";
 
 const root = join(import.meta.dirname, "../..");
 
@@ -19,16 +20,7 @@ describe("generated CRD files", () => {
       const committed = readFileSync(join(root, rel), "utf8");
       assert.equal(committed.split("\n")[0], GENERATED_HEADER);
       const generated = crdYaml();
-      if (committed !== generated) {
-        const a = committed.split("\n");
-        const b = generated.split("\n");
-        const i = a.findIndex((line, n) => line !== b[n]);
-        const at = i === -1 ? a.length : i;
-        assert.fail(
-          `${rel} is stale (run npm run generate); first difference at line ${at + 1}:\n` +
-            `  committed: ${a[at] ?? "<end of file>"}\n  generated: ${b[at] ?? "<end of file>"}`,
-        );
-      }
+      assertUpToDate(rel, committed, generated);
     });
   }
 });

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -13,19 +12,8 @@ import {
   writeModel,
   type TestModel,
 } from "./harness.ts";
-
-/** A loopback port nothing listens on (bound and released), so connections to it are refused. */
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((res) => srv.listen(0, "127.0.0.1", res));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((res) =>
-    srv.close(() => {
-      res();
-    }),
-  );
-  return port;
-}
+import type { AddressInfo } from "node:net";
+import { freePort } from "../../testbed/proc.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 

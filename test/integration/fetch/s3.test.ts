@@ -1,27 +1,15 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { expectedDigest, makeModel, readTree, runFetchProcess, scratch, type TestModel } from "./harness.ts";
+import { freePort } from "../../testbed/proc.ts";
 
 // A real S3-compatible server from PyPI: `pip install 'moto[server]'`. MAAS_TEST_PYTHON picks the interpreter.
 const python = process.env["MAAS_TEST_PYTHON"] ?? "python3";
 const accessKeyId = "AKIAFETCHTEST0000001";
 const secretAccessKey = "fetch-test-secret-key-do-not-log";
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, "127.0.0.1", res));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((res) =>
-    srv.close(() => {
-      res();
-    }),
-  );
-  return port;
-}
 
 describe("fetch from S3 (real child process against moto_server)", function () {
   this.timeout(60_000);

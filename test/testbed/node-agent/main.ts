@@ -8,7 +8,6 @@
  * 300 ms: simpler than a watch and cheap for the handful of pods this node runs.
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import type { V1Pod, V1PodList } from "@kubernetes/client-node";
@@ -16,6 +15,7 @@ import { commandTable } from "./commands.ts";
 import { Kube, KubeError } from "./kube.ts";
 import { PodRunner } from "./pod-runner.ts";
 import { localNodeTaint } from "../nodes.ts";
+import { freePort } from "../proc.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -55,20 +55,6 @@ const runners = new Map<string, PodRunner>();
 const lastStatus = new Map<string, string>();
 const labelsOf = new Map<string, Record<string, string>>();
 const lastWritten = new Map<string, string>();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 async function readData(kind: "Secret" | "ConfigMap", namespace: string, name: string) {
   const plural = kind === "Secret" ? "secrets" : "configmaps";
