@@ -21,6 +21,9 @@ export interface ServeConfig {
   readonly drainTimeoutMs: number;
   readonly deployment: string;
   readonly namespace: string;
+  /** Exit 1 with a termination message when the model cannot be loaded (set by the operator). */
+  readonly exitOnLoadFailure: boolean;
+  readonly terminationMessagePath: string;
 }
 
 /**
@@ -64,6 +67,8 @@ export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; 
     maxBodyBytes: int(Env.maxBodyBytes, Defaults.maxBodyBytes, 1),
     bodyTimeoutMs: int(Env.bodyTimeoutMs, Defaults.bodyTimeoutMs, 1),
     drainTimeoutMs: int(Env.drainTimeoutMs, Defaults.drainTimeoutMs, 0),
+    exitOnLoadFailure: oneOf(Env.exitOnLoadFailure, ["true", "false"], "false") === "true",
+    terminationMessagePath: env[Env.terminationMessagePath] || Paths.terminationMessage,
     deployment: env[Env.deploymentName] ?? "",
     namespace: env[Env.deploymentNamespace] ?? "",
   };

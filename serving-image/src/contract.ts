@@ -40,8 +40,18 @@ export const Env = {
   /** The ModelDeployment's name and namespace, stamped on every metric as labels. */
   deploymentName: "MAAS_DEPLOYMENT",
   deploymentNamespace: "MAAS_NAMESPACE",
-  /** Where `fetch` writes its one-line failure reason; the kubelet reports it in pod status. */
+  /**
+   * Where `fetch`, and `serve` when it exits on a load failure, write their one-line failure reason;
+   * the kubelet reports it in pod status.
+   */
   terminationMessagePath: "MAAS_TERMINATION_MESSAGE_PATH",
+  /**
+   * "true": `serve` exits 1 with the reason in its termination message when the model (or its
+   * configuration) cannot be loaded, so the kubelet restarts it with back-off and the operator can
+   * quote the reason. Unset or "false" (standalone use): it stays up, not ready, and reports the
+   * reason in /v1 status and /v2 ready.
+   */
+  exitOnLoadFailure: "MAAS_EXIT_ON_LOAD_FAILURE",
   /** Credentials for s3/gs/https model stores, from the referenced Secret via secretKeyRef. */
   awsAccessKeyId: "AWS_ACCESS_KEY_ID",
   awsSecretAccessKey: "AWS_SECRET_ACCESS_KEY",
@@ -112,6 +122,12 @@ export const Commands = {
   binary: "maas-serving",
   fetch: "fetch",
   serve: "serve",
+} as const;
+
+/** How each command's termination message starts, so the operator can tell them apart and quote them. */
+export const TerminationPrefixes = {
+  fetchFailed: "model fetch failed: ",
+  loadFailed: "model load failed: ",
 } as const;
 
 export const ContainerNames = {

@@ -2,7 +2,9 @@
  * The `serve` command: starts the HTTP and metrics servers at once (live, not ready), loads and warms
  * up the model in inference workers (ready), and on SIGTERM drains accepted requests before exiting 0.
  * A model that fails to load leaves the process up and not ready, with the reason in /v1 status and
- * /v2 ready — never a crash loop without a message.
+ * /v2 ready; under the operator (MAAS_EXIT_ON_LOAD_FAILURE=true) it writes the reason to its
+ * termination message and exits 1 instead, so the kubelet retries with back-off and pod status (and
+ * the ModelDeployment's conditions) carry the reason — never a crash loop without a message.
  */
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
@@ -13,6 +15,8 @@ import { createApp } from "./http/app.ts";
 import { ServingMetrics, createMetricsServer } from "./http/metrics.ts";
 import { WorkerPool } from "./inference/pool.ts";
 import { logger } from "./log.ts";
+import { TerminationPrefixes } from "./contract.ts";
+import { terminationLine, writeTerminationMessage } from "./termination.ts";
 import pkg from "../package.json" with { type: "json" };
 
 async function listen(server: Server, port: number): Promise<number> {
@@ -25,7 +29,7 @@ async function loadInto(
   config: ServeConfig,
   plane: DataPlane,
   metrics: ServingMetrics,
-): Promise<WorkerPool | undefined> {
+): Promise<WorkerPool | { failed: string }> {
   try {
     const { pool, ready, workers } = await WorkerPool.start(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
@@ -64,8 +68,7 @@ async function loadInto(
   } catch (err) {
     const reason = `Failed to load the model from ${config.modelDir}: ${err instanceof Error ? err.message : String(err)}`;
     plane.fail(reason);
-    logger.error({ reason }, "Failed to load the model; serving not-ready until the pod is replaced");
-    return undefined;
+    return { failed: reason };
   }
 }
 
@@ -115,17 +118,35 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
       resolve("SIGINT");
     });
   });
-  let loading: Promise<WorkerPool | undefined>;
+  let loading: Promise<WorkerPool | { failed: string }>;
   if (problems.length > 0) {
     const reason = `Invalid configuration: ${problems.join("; ")}`;
     plane.fail(reason);
-    logger.error({ problems }, "Invalid configuration; serving not-ready");
-    loading = Promise.resolve(undefined);
+    loading = Promise.resolve({ failed: reason });
   } else {
     loading = loadInto(config, plane, metrics);
   }
+  // Under the operator a load failure ends the process with the reason; standalone, it stays up.
+  const loadFailed = loading.then(async (result): Promise<"load-failed" | undefined> => {
+    if (!("failed" in result)) return undefined;
+    if (!config.exitOnLoadFailure) {
+      logger.error({ reason: result.failed }, "Failed to load the model; serving not-ready until the pod is replaced");
+      return undefined;
+    }
+    logger.error({ reason: result.failed }, "Failed to load the model; exiting");
+    const line = terminationLine(TerminationPrefixes.loadFailed, result.failed);
+    await writeTerminationMessage(config.terminationMessagePath, line, logger);
+    return "load-failed";
+  });
 
-  const received = await signal;
+  const received = await Promise.race([signal, loadFailed.then((r) => r ?? signal)]);
+  if (received === "load-failed") {
+    http.close();
+    http.closeAllConnections();
+    metricsServer.close();
+    metricsServer.closeAllConnections();
+    return 1;
+  }
   draining = true;
   logger.info({ signal: received, accepted: plane.accepted }, "Draining: stopped accepting connections");
   const started = performance.now();
@@ -154,7 +175,7 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
   }
   // A SIGTERM during loading lands here before the workers are up; they are stopped once started.
   const pool = await loading;
-  await pool?.close();
+  if (!("failed" in pool)) await pool.close();
   metricsServer.close();
   metricsServer.closeAllConnections();
   logger.info({ seconds: (performance.now() - started) / 1000 }, "Drained and stopped");

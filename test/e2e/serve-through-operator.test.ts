@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createReadStream, existsSync } from "node:fs";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join, normalize } from "node:path";
 import { digestDirectory } from "../../serving-image/src/fetch/digest.ts";
@@ -51,6 +52,11 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
     const root = await tempDir("maas-model-store-");
     const dir = await saveHalfPlusThree(join(root, "half_plus_three", "1"));
     sha256 = await digestDirectory(dir);
+    // The same model with its weight shard cut short: it fetches fine and cannot be loaded.
+    const broken = join(root, "broken", "1");
+    await cp(dir, broken, { recursive: true });
+    const shard = join(broken, "group1-shard1of1.bin");
+    await writeFile(shard, (await readFile(shard)).subarray(0, 2));
     store = await modelStore(root);
   });
 
@@ -85,6 +91,19 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
     assert.equal(c.reason, "ChecksumMismatch");
     assert.match(c.message, /sha256/);
     assert.ok(c.message.includes(sha256), "the message should give the digest that was found, so users can pin it");
+  });
+
+  it("reports a model that fetches but cannot be loaded as ModelAvailable=False with the server's reason", async function () {
+    await createMd(tb, ns, manifest("broken", spec(`${store.url}/broken/1/model.json`)));
+    const md = await waitForCondition(tb, ns, "broken", "ModelAvailable", "False", 120_000);
+    const c = condition(md, "ModelAvailable")!;
+    assert.equal(c.reason, "ModelLoadFailed");
+    // The node agent runs the container as a local process, so the volume's path has a local prefix.
+    assert.match(
+      c.message,
+      /^model load failed: Failed to load the model from \S*\/models\/model: Weight shards hold 2 bytes, but model\.json's weightsManifest describes 8$/,
+    );
+    assert.match(condition(md, "Ready")!.message, /^0\/1 replicas ready: model load failed: /);
   });
 
   it("serves a good model end to end: Ready, and a prediction through the pod's port", async function () {

@@ -35,6 +35,7 @@ export const Reasons = {
     ModelLoaded: "ModelLoaded",
     ModelLoading: "ModelLoading",
     ModelFetchFailed: "ModelFetchFailed",
+    ModelLoadFailed: "ModelLoadFailed",
     ChecksumMismatch: "ChecksumMismatch",
     CredentialsSecretMissing: "CredentialsSecretMissing",
     ModelClaimMissing: "ModelClaimMissing",

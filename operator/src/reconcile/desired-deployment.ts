@@ -108,6 +108,9 @@ function serveEnv(md: ModelDeployment): V1EnvVar[] {
     { name: Env.metricsPort, value: String(Ports.metrics) },
     { name: Env.deploymentName, value: md.metadata.name! },
     { name: Env.deploymentNamespace, value: md.metadata.namespace! },
+    // A model that cannot load ends the container with the reason, which the status then quotes.
+    { name: Env.exitOnLoadFailure, value: "true" },
+    { name: Env.terminationMessagePath, value: Paths.terminationMessage },
   ];
   if (m.version) env.push({ name: Env.modelVersion, value: m.version });
   if (s.workers) env.push({ name: Env.workers, value: String(s.workers) });

@@ -13,7 +13,7 @@ import {
   type ModelDeployment,
   type ModelDeploymentStatus,
 } from "../api/index.ts";
-import { ContainerNames } from "../../../serving-image/src/contract.ts";
+import { ContainerNames, TerminationPrefixes } from "../../../serving-image/src/contract.ts";
 import { desiredReplicas } from "./desired-deployment.ts";
 import { endpointOf } from "./desired-service.ts";
 import { selectorString } from "./labels.ts";
@@ -56,6 +56,8 @@ interface Facts {
   unscheduled: { pod: string; message: string }[];
   fetchFailure: { pod: string; message: string } | undefined;
   crashLoop: { pod: string; container: string; restarts: number; message: string } | undefined;
+  /** The serving container's own account of why the model did not load (its termination message). */
+  loadFailure: { pod: string; message: string } | undefined;
   imagePull: { pod: string; message: string } | undefined;
   anyServing: boolean;
   rolloutObserved: boolean;
@@ -81,6 +83,7 @@ function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
     .map(({ p, c }) => ({ pod: p.metadata!.name!, message: oneLine(c!.message, 1024) }));
   let fetchFailure: Facts["fetchFailure"];
   let crashLoop: Facts["crashLoop"];
+  let loadFailure: Facts["loadFailure"];
   let imagePull: Facts["imagePull"];
   for (const p of live) {
     const pod = p.metadata!.name!;
@@ -97,7 +100,16 @@ function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
       }
     }
     for (const s of p.status?.containerStatuses ?? []) {
-      if (s.name === ContainerNames.serve && s.state?.waiting?.reason === "CrashLoopBackOff" && !crashLoop) {
+      const t = s.name === ContainerNames.serve ? terminatedOf(s) : undefined;
+      const cannotLoad = t !== undefined && t.exitCode !== 0 && t.message?.startsWith(TerminationPrefixes.loadFailed);
+      if (cannotLoad && !loadFailure) loadFailure = { pod, message: oneLine(t.message) };
+      // A model that cannot load is a model problem, reported once (in ModelAvailable), like a failed fetch.
+      if (
+        s.name === ContainerNames.serve &&
+        s.state?.waiting?.reason === "CrashLoopBackOff" &&
+        !cannotLoad &&
+        !crashLoop
+      ) {
         crashLoop = {
           pod,
           container: s.name,
@@ -118,6 +130,7 @@ function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
     unscheduled,
     fetchFailure,
     crashLoop,
+    loadFailure,
     imagePull,
     anyServing: live.some((p) => p.status?.containerStatuses?.some((s) => s.name === ContainerNames.serve && s.ready)),
     rolloutObserved: d !== undefined && (d.status?.observedGeneration ?? 0) >= generation,
@@ -235,6 +248,13 @@ const chains: Record<ConditionType, Rule[]> = {
           : undefined,
     },
     {
+      name: "the serving container could not load the model",
+      when: (f) =>
+        f.loadFailure
+          ? { status: "False", reason: Reasons.ModelAvailable.ModelLoadFailed, message: f.loadFailure.message }
+          : undefined,
+    },
+    {
       name: "otherwise the model is on its way",
       when: (f) => ({
         status: "Unknown",
@@ -317,14 +337,16 @@ const chains: Record<ConditionType, Rule[]> = {
       name: "otherwise, say what holds the replicas back",
       when: (f) => {
         const cause = f.fetchFailure
-          ? `model fetch failed: ${f.fetchFailure.message.replace(/^model fetch failed:\s*/i, "")}`
-          : f.unscheduled.length
-            ? schedulingMessage(f)
-            : f.crashLoop
-              ? `container ${f.crashLoop.container} is crash looping`
-              : f.imagePull
-                ? f.imagePull.message
-                : undefined;
+          ? TerminationPrefixes.fetchFailed + f.fetchFailure.message.replace(/^model fetch failed:\s*/i, "")
+          : f.loadFailure
+            ? f.loadFailure.message
+            : f.unscheduled.length
+              ? schedulingMessage(f)
+              : f.crashLoop
+                ? `container ${f.crashLoop.container} is crash looping`
+                : f.imagePull
+                  ? f.imagePull.message
+                  : undefined;
         return {
           status: "False",
           reason: Reasons.Ready.ReplicasNotReady,

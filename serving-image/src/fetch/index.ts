@@ -7,7 +7,7 @@
  * into place only after every file is complete, fsynced and, when MAAS_MODEL_SHA256 is set, verified
  * (digest.ts defines what the digest covers). On failure one line goes to the termination-message file.
  */
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pino from "pino";
 import type { Logger } from "pino";
@@ -19,13 +19,12 @@ import { withRetries } from "./retry.ts";
 import { HttpSource, LocalSource, S3Source, listLocalTree, localError } from "./sources.ts";
 import { commitStaging, createStaging, discardStaging, syncTree } from "./stage.ts";
 import { ByteBudget, transferOnce, type Source } from "./transfer.ts";
-import { Env } from "../contract.ts";
+import { Env, TerminationPrefixes } from "../contract.ts";
+import { terminationLine, writeTerminationMessage } from "../termination.ts";
 import { checkRelativePath, redactText, redactUri, splitPath, uriSecrets } from "./uri.ts";
 
 /** Prefix of every termination message, so the operator can recognise and surface it as is. */
-export const failurePrefix = "model fetch failed: ";
-/** Kubernetes keeps at most 4096 bytes of a termination message. */
-const maxMessageBytes = 4000;
+export const failurePrefix = TerminationPrefixes.fetchFailed;
 /** Weight shards fetched at the same time. */
 const parallelFiles = 4;
 
@@ -250,22 +249,11 @@ async function forEachLimited<T>(
 export function failureLine(err: unknown, secrets: readonly string[]): string {
   const text =
     err instanceof FetchError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
-  const line = failurePrefix + redactText(text, secrets).replace(/\s*[\r\n]+\s*/g, " ");
-  const bytes = Buffer.from(line, "utf8");
-  if (bytes.length <= maxMessageBytes) return line;
-  // A cut inside a multi-byte character decodes to U+FFFD, which is longer than what it replaces.
-  return `${bytes
-    .subarray(0, maxMessageBytes - 3)
-    .toString("utf8")
-    .replace(/\uFFFD$/, "")}...`;
+  return terminationLine(failurePrefix, redactText(text, secrets));
 }
 
 async function fail(log: Logger, messagePath: string, err: unknown, secrets: readonly string[]): Promise<void> {
   const line = failureLine(err, secrets);
   log.error({ reason: line.slice(failurePrefix.length) }, "model fetch failed");
-  try {
-    await writeFile(messagePath, line + "\n");
-  } catch (writeErr) {
-    log.error({ path: messagePath, reason: (writeErr as Error).message }, "cannot write the termination message");
-  }
+  await writeTerminationMessage(messagePath, line, log);
 }

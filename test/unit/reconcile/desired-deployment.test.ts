@@ -124,6 +124,18 @@ describe("desiredDeployment", function () {
     assert.equal(serve[Env.deploymentNamespace], "ml");
   });
 
+  it("has both containers leave their failure reason where the kubelet reads it", function () {
+    const pod = desiredDeployment(md({}), settings).spec!.template.spec!;
+    for (const c of [pod.initContainers![0]!, pod.containers[0]!]) {
+      assert.equal(envOf(c)[Env.terminationMessagePath], c.terminationMessagePath, c.name);
+    }
+    assert.equal(
+      envOf(pod.containers[0])[Env.exitOnLoadFailure],
+      "true",
+      "serve exits with the reason on a load failure",
+    );
+  });
+
   it("uses spec.image over the operator's default image", function () {
     const pod = desiredDeployment(md({ image: "registry.local/maas-serving:dev" }), settings).spec!.template.spec!;
     assert.equal(pod.containers[0]!.image, "registry.local/maas-serving:dev");

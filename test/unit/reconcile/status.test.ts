@@ -167,6 +167,61 @@ describe("computeStatus", function () {
     assert.match(c.message, /crash looping \(4 restarts\): out of memory loading weights/);
   });
 
+  const loadFailed = (state: "terminated" | "waiting", message: string, exitCode = 1) => {
+    const terminated = { exitCode, message };
+    return pod("a", {
+      conditions: [{ type: "PodScheduled", status: "True" }],
+      containerStatuses: [
+        {
+          name: "serve",
+          ready: false,
+          restartCount: state === "terminated" ? 0 : 3,
+          image: "",
+          imageID: "",
+          ...(state === "terminated"
+            ? { state: { terminated } }
+            : { state: { waiting: { reason: "CrashLoopBackOff" } }, lastState: { terminated } }),
+        },
+      ],
+    });
+  };
+
+  it("surfaces the serving container's reason when the model fetched but cannot be loaded", function () {
+    const msg =
+      "model load failed: Failed to load the model from /models/model: Based on the provided shape, [3,3,3,16], the tensor should have 432 values but has 25";
+    const m = md({ replicas: 1 });
+    for (const state of ["terminated", "waiting"] as const) {
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 0 }),
+        pods: [loadFailed(state, msg)],
+        conflicts: [],
+      };
+      const c = cond(o, "ModelAvailable", m);
+      assert.deepEqual([c.status, c.reason, c.message], ["False", "ModelLoadFailed", msg], state);
+      assert.equal(cond(o, "Ready", m).message, `0/1 replicas ready: ${msg}`, state);
+    }
+    const looping: Observed = {
+      deployment: deployment({ replicas: 1, ready: 0 }),
+      pods: [loadFailed("waiting", msg)],
+      conflicts: [],
+    };
+    assert.equal(cond(looping, "Degraded", m).status, "False", "a load failure is a model problem, reported once");
+  });
+
+  it("does not call an exit a load failure unless the serving container says so", function () {
+    const o = (pods: Observed["pods"]): Observed => ({
+      deployment: deployment({ replicas: 1, ready: 0 }),
+      pods,
+      conflicts: [],
+    });
+    for (const pods of [
+      [loadFailed("terminated", "out of memory loading weights")],
+      [loadFailed("terminated", "model load failed: but it exited 0", 0)],
+    ]) {
+      assert.equal(cond(o(pods), "ModelAvailable").reason, "ModelLoading");
+    }
+  });
+
   it("is Degraded and not Ready when a child with its name belongs to someone else", function () {
     const o: Observed = { deployment: undefined, pods: [], conflicts: [{ kind: "Service", name: "sentiment" }] };
     assert.equal(cond(o, "Degraded").reason, "ChildConflict");
