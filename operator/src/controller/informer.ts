@@ -10,7 +10,7 @@ import type { Health } from "./health.ts";
 import type { KubeClient } from "./kube-client.ts";
 import type { Logger } from "./log.ts";
 import type { OperatorMetrics } from "./metrics.ts";
-import { collectionPath, type Resource } from "./resources.ts";
+import { apiVersionOf, collectionPath, type Resource } from "./resources.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
 
@@ -191,8 +191,15 @@ class Shard<T extends KubernetesObject> {
         this.#metrics?.watchRestarts.inc({ resource: this.#plural, reason: "expired" });
       },
     });
+    const apiVersion = apiVersionOf(resource);
     const listFn = async (): Promise<KubernetesListObject<T>> => {
       const list = await client.list<KubernetesListObject<T>>(path, labelSelector);
+      // List responses leave apiVersion and kind off their items (watch events carry them): stamp
+      // them, so an object looks the same in the cache whichever way it arrived.
+      for (const item of list.items as (T & { apiVersion?: string; kind?: string })[]) {
+        item.apiVersion ??= apiVersion;
+        item.kind ??= resource.kind;
+      }
       this.#lists += 1;
       this.#alive();
       return list;

@@ -16,7 +16,9 @@ interface Child {
 export function classifyChild(md: ModelDeployment, desired: object, observed: Child | undefined): ChildAction {
   if (!observed) return { action: "create" };
   if (!isControlledBy(observed, md)) return { action: "conflict" };
-  const drift = firstDrift(desired, observed, "");
+  // apiVersion and kind name the type, not state (and list responses omit them on their items).
+  const { apiVersion: _apiVersion, kind: _kind, ...state } = desired as { apiVersion?: unknown; kind?: unknown };
+  const drift = firstDrift(state, observed, "");
   return drift === undefined ? { action: "none" } : { action: "update", drift };
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Deployment } from "@kubernetes/client-node";
+import { GROUP, PLURAL, VERSION } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { gpuProducts } from "../../testbed/nodes.ts";
 import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
@@ -197,5 +198,44 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     // It was not idle because it was dead: it still answers and still leads.
     assert.ok((await fetch(`http://127.0.0.1:${op.healthPort}/readyz`)).ok);
     assert.equal(condition(await readMd(tb, ns, "vision"), "Ready")!.status, "True");
+  });
+
+  it("makes zero writes when restarted onto converged objects (relisted children are not drift)", async function () {
+    this.timeout(120_000);
+    let count = 0;
+    for (const namespace of [ns, restricted]) {
+      const list = (await tb.custom.listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+      })) as {
+        items: unknown[];
+      };
+      count += list.items.length;
+    }
+    assert.equal(await op.stop(), 0);
+    const since = new Date();
+    op = await startOperator(tb, { args: ["--conflict-recheck-seconds=2", `--namespaces=${ns},${restricted}`] });
+    // Wait until the new leader has reconciled every ModelDeployment at least once.
+    const reconciled = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${op.healthPort}/metrics`)).text();
+      return [...text.matchAll(/^maas_operator_reconcile_total\{[^}]*\} (\d+)/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    };
+    await tb.waitFor(
+      "the restarted operator to reconcile everything",
+      async () => (await reconciled()) >= count,
+      60_000,
+    );
+    await sleep(3000);
+    const writes = await writesBy(tb, op.user, since);
+    assert.deepEqual(
+      writes.map((w) => `${w.verb} ${w.objectRef?.resource ?? ""}/${w.objectRef?.name ?? ""}`),
+      [],
+      "the restarted operator wrote to objects that had not changed",
+    );
   });
 });
