@@ -9,7 +9,7 @@ import type { KubernetesObject, V1Deployment, V1Pod, V1Service } from "@kubernet
 import { API_VERSION, KIND, type ModelDeployment } from "./api/index.ts";
 import { applyObject, applyStatus, type ApplyObject } from "./controller/apply.ts";
 import type { Clock } from "./controller/clock.ts";
-import { ApiError, isNotFound } from "./controller/errors.ts";
+import { ApiError, TemporaryError, isNotFound } from "./controller/errors.ts";
 import type { EventRecorder } from "./controller/events.ts";
 import type { Informer } from "./controller/informer.ts";
 import type { KubeClient } from "./controller/kube-client.ts";
@@ -20,7 +20,7 @@ import { classifyChild } from "./reconcile/classify.ts";
 import { desiredDeployment, type OperatorSettings } from "./reconcile/desired-deployment.ts";
 import { desiredService } from "./reconcile/desired-service.ts";
 import { selectorLabels } from "./reconcile/labels.ts";
-import { computeStatus, statusChanged, type ChildConflict } from "./reconcile/status.ts";
+import { computeStatus, statusChanged, type ApplyError, type ChildConflict } from "./reconcile/status.ts";
 
 /** How often a ModelDeployment blocked by someone else's child looks again (that child is not watched). */
 export const DEFAULT_CONFLICT_RECHECK_MS = 30_000;
@@ -43,7 +43,7 @@ interface ChildOutcome<T> {
   /** What was written, for the Event. */
   applied?: { verb: "Created" | "Updated"; what: string };
   conflict?: ChildConflict;
-  applyError?: string;
+  applyError?: ApplyError;
 }
 
 export class ModelDeploymentReconciler implements Reconciler {
@@ -85,6 +85,8 @@ export class ModelDeploymentReconciler implements Reconciler {
       ...notes.map((n) => this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`)),
       ...events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)),
     ]);
+    // Status and Events say why; the queue's back-off decides when to try again.
+    if (applyError?.forbidden) throw new TemporaryError(applyError.message);
     return conflicts.length ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS) : done;
   }
 
@@ -118,12 +120,15 @@ export class ModelDeploymentReconciler implements Reconciler {
           log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
           return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
         } catch (err) {
-          // The API server refused what we built from the spec (e.g. an invalid affinity): a retry
-          // cannot help until the spec changes, which enqueues the object again.
-          if (err instanceof ApiError && (err.statusCode === 422 || err.statusCode === 400)) {
-            const message = `The API server refused the ${resource.kind}: ${err.message.replace(/^[A-Z]+ \S+: /, "")}`;
+          // The API server refused what we built from the spec (e.g. an invalid affinity: a retry
+          // cannot help until the spec changes, which enqueues the object again), or something
+          // forbade it (an admission policy, an exhausted quota, missing RBAC: retried with
+          // back-off, since those change without the spec changing). Either way the user reads
+          // why in status and in a Warning Event, not only in the operator's log.
+          if (err instanceof ApiError && [400, 403, 422].includes(err.statusCode)) {
+            const message = `The API server refused the ${resource.kind}: ${err.detail}`;
             await this.#event(md, "Warning", "ApplyFailed", "Apply", message);
-            return { observed, applyError: message };
+            return { observed, applyError: { message, forbidden: err.statusCode === 403 } };
           }
           throw err;
         }

@@ -56,6 +56,7 @@ export const Reasons = {
     ImagePullFailed: "ImagePullFailed",
     ChildConflict: "ChildConflict",
     InvalidSpec: "InvalidSpec",
+    ApplyForbidden: "ApplyForbidden",
   },
   ScalingActive: {
     MetricAvailable: "MetricAvailable",

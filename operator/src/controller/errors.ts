@@ -37,11 +37,14 @@ export class ApiError extends Error {
   readonly reason: string;
   readonly verb: string;
   readonly path: string;
+  /** The API server's own message (metav1.Status message), without verb, path and code. */
+  readonly detail: string;
 
   constructor(verb: string, path: string, statusCode: number, reason: string, message: string) {
     super(`${verb} ${path}: ${statusCode} ${reason}: ${message}`);
     this.statusCode = statusCode;
     this.reason = reason;
+    this.detail = message;
     this.verb = verb;
     this.path = path;
   }

@@ -30,6 +30,24 @@ export interface EventInput {
 
 const camelCase = /^[A-Z][A-Za-z0-9]*$/;
 
+/** events.k8s.io/v1 refuses a note longer than 1 kB (counted in bytes). */
+const maxNoteBytes = 1024;
+
+/**
+ * `note` cut to what the API accepts, marked with "…" where it was cut: notes quote messages of
+ * unbounded length (the API server's refusals, the scheduler's reasons), and a refused Event must
+ * not fail the reconcile that reports them.
+ */
+export function fitNote(note: string): string {
+  if (Buffer.byteLength(note) <= maxNoteBytes) return note;
+  // "…" takes 3 bytes; a cut inside a multi-byte character decodes to U+FFFD, which is dropped.
+  const cut = Buffer.from(note)
+    .subarray(0, maxNoteBytes - 3)
+    .toString("utf8")
+    .replace(/\uFFFD$/, "");
+  return `${cut}…`;
+}
+
 /** Throws an error naming the problem if `input` breaks the Event conventions (a programming error). */
 export function validateEvent(input: EventInput): void {
   if (!camelCase.test(input.reason))
@@ -38,7 +56,8 @@ export function validateEvent(input: EventInput): void {
     throw new Error(`event action must be CamelCase, got ${JSON.stringify(input.action)}`);
   if (!/^[A-Z]/.test(input.note))
     throw new Error(`event note must start with a capital letter, got ${JSON.stringify(input.note)}`);
-  if (input.note.length > 1024) throw new Error(`event note is ${input.note.length} characters; the API allows 1024`);
+  const bytes = Buffer.byteLength(input.note);
+  if (bytes > maxNoteBytes) throw new Error(`event note is ${bytes} bytes; the API allows ${maxNoteBytes}`);
   if (!input.regarding.name || !input.regarding.kind) throw new Error("event regarding needs a kind and a name");
 }
 
@@ -145,8 +164,10 @@ export class EventRecorder {
   /**
    * Records `input`; resolves when the API server has it (or the failure has been logged).
    * Rejects only for an Event that breaks the conventions (see `validateEvent`): a programming error.
+   * A note longer than the API allows is cut to fit (`fitNote`).
    */
-  record(input: EventInput): Promise<void> {
+  record(event: EventInput): Promise<void> {
+    const input = { ...event, note: fitNote(event.note) };
     try {
       validateEvent(input);
     } catch (err) {

@@ -30,8 +30,18 @@ export interface Observed {
   /** Pods matching the ModelDeployment's selector (all ReplicaSets). */
   pods: readonly V1Pod[];
   conflicts: readonly ChildConflict[];
-  /** A permanent error from applying a child (e.g. the API server refused the pod template). */
-  applyError?: string | undefined;
+  /** The API server refused to apply a child. */
+  applyError?: ApplyError | undefined;
+}
+
+export interface ApplyError {
+  /** "The API server refused the Deployment: …", quoting the server. */
+  message: string;
+  /**
+   * 403: forbidden by an admission policy, a quota or RBAC, which can change without the spec
+   * changing (retried); otherwise the spec produced an invalid child (400/422: retried when it changes).
+   */
+  forbidden: boolean;
 }
 
 export interface Verdict {
@@ -174,7 +184,11 @@ const chains: Record<ConditionType, Rule[]> = {
       name: "the API server refused a child",
       when: (f) =>
         f.observed.applyError
-          ? { status: "True", reason: Reasons.Degraded.InvalidSpec, message: f.observed.applyError }
+          ? {
+              status: "True",
+              reason: f.observed.applyError.forbidden ? Reasons.Degraded.ApplyForbidden : Reasons.Degraded.InvalidSpec,
+              message: f.observed.applyError.message,
+            }
           : undefined,
     },
     {
@@ -311,7 +325,8 @@ const chains: Record<ConditionType, Rule[]> = {
           ? {
               status: "False",
               reason: Reasons.Ready.ReconcileFailed,
-              message: f.observed.applyError ?? conflictMessage(f.observed.conflicts, f.md.metadata.namespace!),
+              message:
+                f.observed.applyError?.message ?? conflictMessage(f.observed.conflicts, f.md.metadata.namespace!),
             }
           : undefined,
     },

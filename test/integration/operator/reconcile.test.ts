@@ -12,6 +12,8 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
   let op: OperatorProcess;
   let ns: string;
   let restricted: string;
+  let quota: string;
+  const operatorArgs = (): string[] => ["--conflict-recheck-seconds=2", `--namespaces=${ns},${restricted},${quota}`];
 
   before(async function () {
     this.timeout(600_000);
@@ -19,15 +21,16 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     await installCrd(tb);
     ns = await tb.createNamespace("operator");
     restricted = await tb.createNamespace("restricted", { "pod-security.kubernetes.io/enforce": "restricted" });
+    quota = await tb.createNamespace("quota");
     // Scoped to its own namespaces, so objects other suites left behind are not reconciled here.
-    op = await startOperator(tb, { args: ["--conflict-recheck-seconds=2", `--namespaces=${ns},${restricted}`] });
+    op = await startOperator(tb, { args: operatorArgs() });
   });
 
   after(async function () {
     const code = await op.stop();
     assert.equal(code, 0, "the operator did not exit cleanly on SIGTERM");
     // Deleted only now: tearing a namespace down mid-suite is a change the operator must follow.
-    for (const name of [ns, restricted]) await tb.core.deleteNamespace({ name });
+    for (const name of [ns, restricted, quota]) await tb.core.deleteNamespace({ name });
   });
 
   const deployment = (name: string): Promise<V1Deployment> => tb.apps.readNamespacedDeployment({ namespace: ns, name });
@@ -183,9 +186,46 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     assert.equal(pods.items.length, 1);
   });
 
+  it("says why in status when a child is forbidden (an exhausted quota), and retries until it is allowed", async function () {
+    const hard = (n: number) => ({ hard: { "count/deployments.apps": String(n) } });
+    await tb.core.createNamespacedResourceQuota({
+      namespace: quota,
+      body: { metadata: { name: "no-deployments" }, spec: hard(0) },
+    });
+    // Quota admission refuses everything until the quota controller has filled in the usage.
+    await tb.waitFor("the quota's status", async () => {
+      const q = await tb.core.readNamespacedResourceQuota({ namespace: quota, name: "no-deployments" });
+      return q.status?.used !== undefined;
+    });
+    await createMd(tb, quota, manifest("capped", { model, replicas: 1 }));
+    const md = await waitForCondition(tb, quota, "capped", "Degraded", "True");
+    const degraded = condition(md, "Degraded")!;
+    assert.equal(degraded.reason, "ApplyForbidden");
+    assert.match(degraded.message, /^The API server refused the Deployment: .*exceeded quota: no-deployments/);
+    assert.equal(condition(md, "Ready")!.status, "False");
+    assert.match(condition(md, "Ready")!.message, /exceeded quota/);
+    const events = await tb.kubectl(["-n", quota, "get", "events.events.k8s.io", "-o", "json"]);
+    assert.match(events.stdout, /"reason": "ApplyFailed"/);
+
+    const raised = await tb.kubectl([
+      "-n",
+      quota,
+      "patch",
+      "resourcequota",
+      "no-deployments",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: hard(1) }),
+    ]);
+    assert.equal(raised.code, 0, raised.stderr);
+    await waitForCondition(tb, quota, "capped", "Ready", "True", 90_000);
+    assert.equal(condition(await readMd(tb, quota, "capped"), "Degraded")!.status, "False");
+  });
+
   it("makes zero writes for 60 s once everything converged, by the API server's audit log", async function () {
     this.timeout(120_000);
     for (const name of ["vision", "taken", "greedy"]) await waitForCondition(tb, ns, name, "Ready", "True");
+    await waitForCondition(tb, quota, "capped", "Ready", "True");
     await sleep(3000); // let the last Events and status writes of convergence land
     const since = new Date();
     await sleep(60_000);
@@ -203,7 +243,7 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
   it("makes zero writes when restarted onto converged objects (relisted children are not drift)", async function () {
     this.timeout(120_000);
     let count = 0;
-    for (const namespace of [ns, restricted]) {
+    for (const namespace of [ns, restricted, quota]) {
       const list = (await tb.custom.listNamespacedCustomObject({
         group: GROUP,
         version: VERSION,
@@ -216,7 +256,7 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     }
     assert.equal(await op.stop(), 0);
     const since = new Date();
-    op = await startOperator(tb, { args: ["--conflict-recheck-seconds=2", `--namespaces=${ns},${restricted}`] });
+    op = await startOperator(tb, { args: operatorArgs() });
     // Wait until the new leader has reconciled every ModelDeployment at least once.
     const reconciled = async (): Promise<number> => {
       const text = await (await fetch(`http://127.0.0.1:${op.healthPort}/metrics`)).text();

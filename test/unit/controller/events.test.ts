@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EventAggregator, validateEvent, type EventInput } from "../../../operator/src/controller/events.ts";
+import { EventAggregator, fitNote, validateEvent, type EventInput } from "../../../operator/src/controller/events.ts";
 import { FakeClock } from "./fake-clock.ts";
 
 const base: EventInput = {
@@ -23,7 +23,8 @@ describe("Events", () => {
       ["a reason starting lower case", { reason: "fetchFailed" }, /reason must be CamelCase/],
       ["an action that is not CamelCase", { action: "re concile" }, /action must be CamelCase/],
       ["a note starting lower case", { note: "created Deployment ml/x" }, /capital letter/],
-      ["a note over 1024 characters", { note: "A" + "a".repeat(1024) }, /1024/],
+      ["a note over 1024 bytes", { note: "A" + "a".repeat(1024) }, /1025 bytes; the API allows 1024/],
+      ["a note of 1000 characters but 1999 bytes", { note: "A" + "é".repeat(999) }, /1999 bytes/],
     ];
     for (const [what, change, message] of bad) {
       it(`rejects ${what}, naming the problem`, () => {
@@ -32,6 +33,18 @@ describe("Events", () => {
         }, message);
       });
     }
+    it("cuts a note that is too long to fit, marking the cut, and leaves others alone", () => {
+      const short = "Created Deployment ml/sentiment";
+      assert.equal(fitNote(short), short);
+      for (const long of ["A" + "a".repeat(5000), "A" + "é".repeat(700), "A" + "😀".repeat(400)]) {
+        const fitted = fitNote(long);
+        assert.ok(Buffer.byteLength(fitted) <= 1024, `${Buffer.byteLength(fitted)} bytes`);
+        assert.ok(Buffer.byteLength(fitted) > 1016, "cut close to the limit");
+        assert.ok(fitted.endsWith("…") && !fitted.includes("\uFFFD"));
+        assert.ok(long.startsWith(fitted.slice(0, -1)));
+        validateEvent({ ...base, note: fitted });
+      }
+    });
     it("accepts a CamelCase reason and a capitalised past-tense note", () => {
       validateEvent({ ...base, type: "Normal", reason: "Created", note: "Created Deployment ml/sentiment" });
     });

@@ -24,7 +24,8 @@ describe("classifyChild", function () {
   });
   it("does not take a listed child's missing apiVersion and kind for drift (list items omit them)", function () {
     const desired = { apiVersion: "apps/v1", kind: "Deployment", spec: { replicas: 2 } };
-    assert.deepEqual(classifyChild(md(), desired, { ...owned, spec: { replicas: 2 } }), { action: "none" });
+    const observed = { ...owned, spec: { replicas: 2 } };
+    assert.deepEqual(classifyChild(md(), desired, observed), { action: "none" });
   });
   it("names the first drifted field", function () {
     const observed = { ...owned, spec: { replicas: 5 } };
