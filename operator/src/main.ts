@@ -28,6 +28,7 @@ import { OperatorMetrics } from "./controller/metrics.ts";
 import { defaultControllerRateLimiter } from "./controller/rate-limiter.ts";
 import { Resources } from "./controller/resources.ts";
 import { WorkQueue } from "./controller/work-queue.ts";
+import { numberFlag } from "./flags.ts";
 import { ModelDeploymentReconciler } from "./model-deployment-reconciler.ts";
 import { DEFAULT_SERVING_IMAGE } from "./reconcile/desired-deployment.ts";
 import { LabelKeys, managedBySelector } from "./reconcile/labels.ts";
@@ -48,13 +49,6 @@ const { values: flags } = parseArgs({
     "log-level": { type: "string", default: process.env.LOG_LEVEL ?? "info" },
   },
 });
-
-function positiveNumber(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0)
-    throw new Error(`--${name} must be a non-negative number, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 /**
  * Enqueue filter for ModelDeployments: spec changes (generation), deletion, and the autoscaler's
@@ -80,7 +74,23 @@ function modelDeploymentTrigger(): (md: ModelDeployment, event: InformerEvent) =
   };
 }
 
+/** Every numeric flag, checked before anything starts. */
+function numericFlags() {
+  const seconds = (
+    name: "conflict-recheck-seconds" | "lease-duration-seconds" | "renew-deadline-seconds" | "retry-period-seconds",
+  ) => numberFlag(name, flags[name], { min: 0, minInclusive: false }) * 1000;
+  return {
+    conflictRecheckMs: seconds("conflict-recheck-seconds"),
+    leaseDurationMs: seconds("lease-duration-seconds"),
+    renewDeadlineMs: seconds("renew-deadline-seconds"),
+    retryPeriodMs: seconds("retry-period-seconds"),
+    workers: numberFlag("workers", flags.workers, { min: 1, max: 256, integer: true }),
+    healthPort: numberFlag("health-port", flags["health-port"], { min: 0, max: 65535, integer: true }),
+  };
+}
+
 async function main(): Promise<void> {
+  const numbers = numericFlags();
   const log = createLogger(flags["log-level"]);
   const kc = new KubeConfig();
   if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
@@ -146,7 +156,7 @@ async function main(): Promise<void> {
     pods,
     events,
     settings: { servingImage: flags["serving-image"] ?? DEFAULT_SERVING_IMAGE },
-    conflictRecheckMs: positiveNumber("conflict-recheck-seconds", flags["conflict-recheck-seconds"]) * 1000,
+    conflictRecheckMs: numbers.conflictRecheckMs,
     log,
     clock,
   });
@@ -155,7 +165,7 @@ async function main(): Promise<void> {
     reconciler,
     queue,
     informers: [modelDeployments, deployments, services, pods],
-    workers: positiveNumber("workers", flags.workers) || 1,
+    workers: numbers.workers,
     log,
     metrics,
     clock,
@@ -170,9 +180,9 @@ async function main(): Promise<void> {
     namespace: flags["leader-election-namespace"] ?? "maas-system",
     name: flags["leader-election-id"] ?? "maas-operator",
     identity,
-    leaseDurationMs: positiveNumber("lease-duration-seconds", flags["lease-duration-seconds"]) * 1000,
-    renewDeadlineMs: positiveNumber("renew-deadline-seconds", flags["renew-deadline-seconds"]) * 1000,
-    retryPeriodMs: positiveNumber("retry-period-seconds", flags["retry-period-seconds"]) * 1000,
+    leaseDurationMs: numbers.leaseDurationMs,
+    renewDeadlineMs: numbers.renewDeadlineMs,
+    retryPeriodMs: numbers.retryPeriodMs,
     log,
     metrics,
     clock,
@@ -198,7 +208,7 @@ async function main(): Promise<void> {
   });
 
   const health = await startHealthServer({
-    port: positiveNumber("health-port", flags["health-port"]),
+    port: numbers.healthPort,
     registry: metrics.registry,
     readiness: [
       ...informers.map((i) => ({ name: `informer-${i.resource.plural}`, check: () => i.health() })),

@@ -27,6 +27,15 @@ describe("classifyChild", function () {
     const observed = { ...owned, spec: { replicas: 2 } };
     assert.deepEqual(classifyChild(md(), desired, observed), { action: "none" });
   });
+  it("takes empty strings, lists and objects the server dropped for what they are, not drift", function () {
+    const desired = {
+      spec: { tolerations: [{ key: "", operator: "Exists" }], affinity: { nodeAffinity: {} }, args: [] },
+    };
+    const observed = { ...owned, spec: { tolerations: [{ operator: "Exists" }] } };
+    assert.deepEqual(classifyChild(md(), desired, observed), { action: "none" });
+    const changed = { ...owned, spec: { tolerations: [{ key: "gpu", operator: "Exists" }] } };
+    assert.deepEqual(classifyChild(md(), desired, changed), { action: "update", drift: "spec.tolerations[0].key" });
+  });
   it("names the first drifted field", function () {
     const observed = { ...owned, spec: { replicas: 5 } };
     assert.deepEqual(classifyChild(md(), { spec: { replicas: 2 } }, observed), {
