@@ -82,6 +82,8 @@ export const CredentialKeys = {
   awsRegion: "AWS_REGION",
   s3Endpoint: "AWS_ENDPOINT_URL_S3",
   httpAuthorization: "HTTP_AUTHORIZATION",
+  /** Temporary (STS) credentials: ASIA… keys only work together with their session token. */
+  awsSessionToken: "AWS_SESSION_TOKEN",
 } as const;
 
 export const Ports = {

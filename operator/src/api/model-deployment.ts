@@ -129,7 +129,7 @@ const model = object(
     ),
     sha256: string(
       "Optional sha256 (64 lowercase hex characters) of the whole fetched model: the sha256 of the sha256sum " +
-        "lines of its files, sorted by path (cd model-dir && find . -type f | sed 's|^./||' | LC_ALL=C sort | " +
+        "lines of its files, sorted by path (cd model-dir && find -L . -type f | sed 's|^./||' | LC_ALL=C sort | " +
         "xargs -d '\\n' sha256sum | sha256sum). The pod's fetch step refuses a model that does not match.",
       { pattern: "^[0-9a-f]{64}$", maxLength: 64 },
     ),

@@ -84,6 +84,7 @@ function fetchEnv(md: ModelDeployment): V1EnvVar[] {
       [Env.awsRegion, CredentialKeys.awsRegion],
       [Env.s3Endpoint, CredentialKeys.s3Endpoint],
       [Env.httpAuthorization, CredentialKeys.httpAuthorization],
+      [Env.awsSessionToken, CredentialKeys.awsSessionToken],
     ];
     for (const [name, key] of keys) {
       env.push({ name, valueFrom: { secretKeyRef: { name: secret, key, optional: true } } });
@@ -221,7 +222,9 @@ export function desiredDeployment(md: ModelDeployment, settings: OperatorSetting
         type: "RollingUpdate",
         rollingUpdate: gpus > 0 ? { maxSurge: 0, maxUnavailable: 1 } : { maxSurge: 1, maxUnavailable: 0 },
       },
-      progressDeadlineSeconds: 600,
+      // A pod may fetch for up to the fetch deadline before it starts; only after that (and a
+      // margin to load the model) is a rollout without progress worth a ProgressDeadlineExceeded.
+      progressDeadlineSeconds: Math.ceil(Defaults.fetchDeadlineMs / 1000) + 600,
       revisionHistoryLimit: 3,
       template: {
         metadata: {

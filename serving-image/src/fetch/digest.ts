@@ -8,13 +8,13 @@
  * sha256 of those lines concatenated. So it covers model.json and every weight shard, their names and
  * their contents, and a user computes it with coreutils:
  *
- *     cd model-dir && find . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum
+ *     cd model-dir && find -L . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum
  *
  * or with `node serving-image/src/fetch/cli.ts digest <dir>`. A single-file model is a directory of one file.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface ManifestEntry {
@@ -56,15 +56,21 @@ export async function digestDirectory(dir: string): Promise<string> {
   return manifestDigest(await hashDirectory(dir));
 }
 
-/** "/"-separated relative paths of the regular files under dir, recursively; symlinks and other special files are left out. */
+/**
+ * "/"-separated relative paths of the regular files under dir, recursively, following symlinks as
+ * fetch does when it copies a directory (so `maas-serving digest` of a source directory with links
+ * gives the digest fetch computes); other special files and a lost+found at the root are left out.
+ */
 export async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (abs: string, rel: string, depth: number): Promise<void> => {
     if (depth > 32) throw new Error(`directory ${abs} is nested more than 32 levels deep`);
-    for (const ent of await readdir(abs, { withFileTypes: true })) {
-      const childRel = rel === "" ? ent.name : `${rel}/${ent.name}`;
-      if (ent.isDirectory()) await walk(join(abs, ent.name), childRel, depth + 1);
-      else if (ent.isFile()) out.push(childRel);
+    for (const name of await readdir(abs)) {
+      if (rel === "" && name === "lost+found") continue; // as fetch does (sources.ts)
+      const childRel = rel === "" ? name : `${rel}/${name}`;
+      const st = await stat(join(abs, name));
+      if (st.isDirectory()) await walk(join(abs, name), childRel, depth + 1);
+      else if (st.isFile()) out.push(childRel);
     }
   };
   await walk(dir, "", 0);

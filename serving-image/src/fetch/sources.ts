@@ -212,7 +212,7 @@ export class LocalSource implements Source {
 
 /**
  * "/"-separated paths of the regular files under root, following symlinks (a claim may hold links), at
- * most 32 levels deep and maxWeightFiles files. Throws a FetchError naming the path at fault.
+ * most 32 levels deep and maxWeightFiles files, leaving out a lost+found at the root. Throws a FetchError naming the path at fault.
  */
 export async function listLocalTree(root: string): Promise<string[]> {
   const out: string[] = [];
@@ -223,6 +223,9 @@ export async function listLocalTree(root: string): Promise<string[]> {
       throw localError(err, `read ${abs}`);
     });
     for (const name of names.sort()) {
+      // ext4 volumes carry a root-only lost+found at their root, which fetch (non-root) cannot read
+      // and which is never part of a model.
+      if (rel === "" && name === "lost+found") continue;
       const childRel = rel === "" ? name : `${rel}/${name}`;
       const st = await stat(join(abs, name)).catch((err: unknown) => {
         throw localError(err, `read ${join(abs, name)}`);

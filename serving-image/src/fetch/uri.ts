@@ -43,6 +43,7 @@ export function parseModelUri(raw: string): ModelLocation {
       if (url.pathname === "/" || url.pathname.endsWith("/")) {
         throw new FetchError(`model URI ${redactUri(uri)} must name a file (model.json or a single model file)`);
       }
+      decodeURIComponentSafe(url.pathname, uri); // the file's name is decoded later: refuse bad escapes now
       return { scheme, url };
     }
     case "s3": {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { access, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { digestDirectory } from "../../../serving-image/src/fetch/digest.ts";
 import { expectedDigest, makeModel, readTree, runFetchProcess, scratch, strayEntries, writeModel } from "./harness.ts";
 
 describe("fetch from mounted paths and bad configuration (real child process)", function () {
@@ -35,6 +36,11 @@ describe("fetch from mounted paths and bad configuration (real child process)", 
     await writeFile(join(work, "elsewhere", "labels.txt"), "cat\ndog\n");
     await symlink(join(work, "elsewhere", "labels.txt"), join(src, "assets", "labels.txt"));
     files.set("assets/labels.txt", Buffer.from("cat\ndog\n"));
+    // A lost+found at the root of a volume is no part of the model (and not readable by fetch).
+    await mkdir(join(src, "lost+found"));
+    await writeFile(join(src, "lost+found", "#1234"), "orphan");
+    // What the digest subcommand computes on the source is what fetch verifies, links included.
+    assert.equal(await digestDirectory(src), expectedDigest(files));
     const run = await runFetchProcess(
       { MAAS_MODEL_URI: `file://${src}`, MAAS_MODEL_DIR: target(), MAAS_MODEL_SHA256: expectedDigest(files) },
       work,

@@ -58,6 +58,7 @@ describe("fetch: model URI parsing", function () {
     { uri: "pvc://Model_Store/x", message: /invalid claim name "Model_Store"/ },
     { uri: "pvc://store/../etc/passwd", message: /must stay inside the model directory/ },
     { uri: "pvc://store/a%ZZ", message: /invalid percent-encoding/ },
+    { uri: "https://h/c/%E0%A4%A.json", message: /invalid percent-encoding/ },
   ];
   for (const c of bad) {
     it(`rejects "${c.uri}" with a message naming the problem`, () => {

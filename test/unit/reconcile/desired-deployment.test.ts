@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { desiredDeployment, desiredReplicas } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { desiredService, endpointOf } from "../../../operator/src/reconcile/desired-service.ts";
-import { Env, Paths } from "../../../serving-image/src/contract.ts";
+import { CredentialKeys, Env, Paths } from "../../../serving-image/src/contract.ts";
 import { md } from "./fixtures.ts";
 
 const settings = { servingImage: "ghcr.io/maas-dev/maas-serving:0.1.0" };
@@ -83,6 +83,12 @@ describe("desiredDeployment", function () {
     const fetch = pod.initContainers![0]!;
     const creds = fetch.env!.filter((e) => e.name.startsWith("AWS_") || e.name === Env.httpAuthorization);
     assert.ok(creds.length >= 3);
+    const sessionToken = creds.find((e) => e.name === Env.awsSessionToken);
+    assert.equal(
+      sessionToken?.valueFrom?.secretKeyRef?.key,
+      CredentialKeys.awsSessionToken,
+      "STS keys need their token",
+    );
     for (const e of creds) {
       assert.equal(e.value, undefined);
       assert.equal(e.valueFrom!.secretKeyRef!.name, "store");
