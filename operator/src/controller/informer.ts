@@ -159,6 +159,8 @@ class Shard<T extends KubernetesObject> {
 
   #stopped = true;
   #lists = 0;
+  /** Lists under way: a slow list is not a quiet watch (the request has its own timeout). */
+  #listsInFlight = 0;
   #failures = 0;
   #failingSince: number | undefined;
   #lastError = "";
@@ -193,7 +195,13 @@ class Shard<T extends KubernetesObject> {
     });
     const apiVersion = apiVersionOf(resource);
     const listFn = async (): Promise<KubernetesListObject<T>> => {
-      const list = await client.list<KubernetesListObject<T>>(path, labelSelector);
+      this.#listsInFlight += 1;
+      let list: KubernetesListObject<T>;
+      try {
+        list = await client.list<KubernetesListObject<T>>(path, labelSelector);
+      } finally {
+        this.#listsInFlight -= 1;
+      }
       // List responses leave apiVersion and kind off their items (watch events carry them): stamp
       // them, so an object looks the same in the cache whichever way it arrived.
       for (const item of list.items as (T & { apiVersion?: string; kind?: string })[]) {
@@ -316,7 +324,9 @@ class Shard<T extends KubernetesObject> {
       () => {
         if (this.#stopped) return;
         const quietMs = this.#clock.now() - this.#lastAlive;
-        if (quietMs >= this.#staleAfterMs && this.#cancelRestart === undefined) {
+        // Only a watch that went quiet: not during a back-off wait, and not while a list is under
+        // way (restarting then would start a second list+watch chain beside the first).
+        if (quietMs >= this.#staleAfterMs && this.#cancelRestart === undefined && this.#listsInFlight === 0) {
           this.#log.warn({ quietMs }, `watch of ${this.#what} went quiet; restarting it`);
           this.#metrics?.watchRestarts.inc({ resource: this.#plural, reason: "stale" });
           this.#lastAlive = this.#clock.now();

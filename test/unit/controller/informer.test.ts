@@ -180,6 +180,23 @@ describe("Informer restart machinery (scripted transport)", () => {
     await t.informer.stop();
   });
 
+  it("leaves a list that is still under way alone, however quiet things are, so only one watch starts", async () => {
+    const t = setup();
+    let answer: (value: unknown) => void = () => undefined;
+    t.client.lists = [() => new Promise((resolve) => (answer = resolve))];
+    t.informer.start();
+    await flush();
+    t.clock.advance(200_000);
+    await flush();
+    assert.equal(t.client.listCalls, 1, "the watchdog started no second list");
+    assert.equal(await t.restarts("stale"), 0);
+    answer(list("10", cm("a", "9"))());
+    await flush();
+    assert.equal(t.informer.hasSynced(), true);
+    assert.equal(t.transport.connections.length, 1, "one watch");
+    await t.informer.stop();
+  });
+
   it("counts a 410 Gone and relists", async () => {
     const t = setup();
     t.client.lists = [list("10", cm("a", "9"), cm("b", "9")), list("20", cm("a", "9"))];
