@@ -4,11 +4,10 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { GetObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
-import { FetchError } from "./errors.ts";
+import { FetchError, describeNetworkError, localError } from "./errors.ts";
 import { maxWeightFiles } from "./manifest.ts";
 import { parseRetryAfter } from "./retry.ts";
 import type { OpenedObject, Source } from "./transfer.ts";
-import { describeNetworkError } from "./transfer.ts";
 import { redactUri } from "./uri.ts";
 
 /** Status codes worth another attempt; every other 4xx is the caller's mistake and fails at once. */
@@ -61,7 +60,10 @@ export class HttpSource implements Source {
       res = await fetch(this.#url(rel), { headers, signal, redirect: "follow" });
     } catch (err) {
       if (signal.aborted) throw signal.reason as Error;
-      throw new FetchError(`${what}: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+      // undici wraps network failures in TypeError("fetch failed") with the cause; any other
+      // TypeError is a request it refused to build (an invalid header value), which no retry mends.
+      const retryable = !(err instanceof TypeError) || err.message === "fetch failed";
+      throw new FetchError(`${what}: ${describeNetworkError(err)}`, { retryable, cause: err });
     }
     if (!res.ok || res.body === null) {
       await res.body?.cancel().catch(() => undefined);
@@ -239,19 +241,4 @@ export async function listLocalTree(root: string): Promise<string[]> {
   };
   await walk("", 0);
   return out;
-}
-
-/** A FetchError for a failed local file operation; local failures are never retried. */
-export function localError(err: unknown, what: string): FetchError {
-  const code = (err as { code?: unknown }).code;
-  const reasons: Record<string, string> = {
-    ENOENT: "no such file or directory",
-    EACCES: "permission denied",
-    ENOTDIR: "not a directory",
-    EISDIR: "is a directory",
-    EROFS: "read-only file system",
-    ENOSPC: "no space left on device",
-  };
-  const text = typeof code === "string" ? (reasons[code] ?? code) : describeNetworkError(err);
-  return new FetchError(`${what}: ${text}`, { cause: err });
 }

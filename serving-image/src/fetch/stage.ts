@@ -7,8 +7,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Env, Paths } from "../contract.ts";
-import { FetchError } from "./errors.ts";
-import { localError } from "./sources.ts";
+import { FetchError, localError } from "./errors.ts";
 
 const partialInfix = ".partial-";
 const oldInfix = ".old-";

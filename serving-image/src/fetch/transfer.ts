@@ -4,7 +4,7 @@
  */
 import { mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { FetchError } from "./errors.ts";
+import { FetchError, describeNetworkError, localError } from "./errors.ts";
 
 export interface OpenedObject {
   /** Size the source announced (Content-Length, S3 ContentLength, stat size), if any. */
@@ -94,20 +94,26 @@ export async function transferOnce(
           (opts.budget.used > 0 ? ` after ${opts.budget.used} bytes of other files` : ""),
       );
     }
-    await mkdir(dirname(destPath), { recursive: true });
-    const fh = await open(destPath, "w", 0o644);
+    // Failures on our side of the copy (a full disk, a path that is a directory) are named as
+    // such and never retried: another download would fail the same way.
+    const local = <R>(op: Promise<R>): Promise<R> =>
+      op.catch((err: unknown) => {
+        throw localError(err, `write ${destPath}`);
+      });
+    await local(mkdir(dirname(destPath), { recursive: true }));
+    const fh = await local(open(destPath, "w", 0o644));
     try {
       for await (const chunk of opened.chunks) {
         arm();
         opts.budget.take(chunk.byteLength, what);
         written += chunk.byteLength;
-        await fh.write(chunk);
+        await local(fh.write(chunk));
       }
       if (ac.signal.aborted) throw ac.signal.reason as Error;
       if (opened.size !== undefined && written !== opened.size) {
         throw new FetchError(`${what}: body ended after ${written} of ${opened.size} bytes`, { retryable: true });
       }
-      await fh.sync();
+      await local(fh.sync());
     } finally {
       await fh.close();
     }
@@ -131,20 +137,6 @@ export async function transferOnce(
 export function asFetchError(err: unknown, what: string): FetchError {
   if (err instanceof FetchError) return err;
   return new FetchError(`${what}: ${describeNetworkError(err)}`, { retryable: true, cause: err });
-}
-
-/** A short human text for a network error, preferring the errno code of its cause chain. */
-export function describeNetworkError(err: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = err;
-  for (let depth = 0; cur instanceof Error && depth < 4; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    const text = typeof code === "string" && !cur.message.includes(code) ? `${cur.message} (${code})` : cur.message;
-    if (text !== "" && text !== "fetch failed" && !parts.includes(text)) parts.push(text);
-    cur = cur.cause;
-  }
-  if (parts.length === 0) return err instanceof Error ? err.message || err.name : String(err);
-  return parts.join(": ").replace(/\bterminated: /, "connection closed before the body was complete: ");
 }
 
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -361,6 +361,25 @@ describe("fetch over HTTP (real child process, loopback server)", function () {
     );
   });
 
+  it("fails at once, without retrying or sending anything, on an Authorization value no request can carry", async () => {
+    const run = await runFetchProcess(
+      {
+        MAAS_MODEL_URI: `${base}/never/model.json`,
+        MAAS_MODEL_DIR: target(),
+        MAAS_HTTP_AUTHORIZATION: "Bearer two\nlines",
+        MAAS_FETCH_RETRIES: "4",
+        ...fast,
+      },
+      work,
+    );
+    assert.equal(run.code, 1);
+    assert.match(run.message ?? "", /^model fetch failed: GET .*\/never\/model\.json: .*invalid header value/);
+    assert.ok(!run.stderr.includes('"retrying"'), "a request that cannot be built is not retried");
+    for (const text of [run.stderr, run.message ?? ""])
+      assert.ok(!text.includes("lines"), `the header value leaked: ${text}`);
+    assert.equal(server.count("/never/model.json"), 0);
+  });
+
   it("follows redirects but does not send the Authorization header to another origin", async () => {
     const other = new ModelServer();
     const otherBase = await other.start();

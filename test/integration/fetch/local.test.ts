@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { access, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestDirectory } from "../../../serving-image/src/fetch/digest.ts";
+import { FetchError } from "../../../serving-image/src/fetch/errors.ts";
+import { LocalSource } from "../../../serving-image/src/fetch/sources.ts";
+import { ByteBudget, transferOnce } from "../../../serving-image/src/fetch/transfer.ts";
 import { expectedDigest, makeModel, readTree, runFetchProcess, scratch, strayEntries, writeModel } from "./harness.ts";
 
 describe("fetch from mounted paths and bad configuration (real child process)", function () {
@@ -47,6 +50,27 @@ describe("fetch from mounted paths and bad configuration (real child process)", 
     );
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(await readTree(target()), files);
+  });
+
+  it("names a failure to write on our side (full disk, a file in the way) and never retries it", async () => {
+    const src = join(work, "src");
+    await mkdir(src);
+    await writeFile(join(src, "w.bin"), Buffer.alloc(100_000, 7));
+    await writeFile(join(work, "a-file"), "in the way");
+    const opts = { budget: new ByteBudget(1e9), timeoutMs: 10_000, deadline: new AbortController().signal };
+    const cases: [string, RegExp][] = [
+      ["/dev/full", /^write \/dev\/full: no space left on device$/],
+      [join(work, "a-file", "w.bin"), /^write .*\/a-file\/w\.bin: file exists$/],
+    ];
+    for (const [dest, message] of cases) {
+      await assert.rejects(transferOnce(new LocalSource(src), "w.bin", dest, opts), (err: unknown) => {
+        assert.ok(err instanceof FetchError);
+        assert.match(err.message, message);
+        assert.equal(err.retryable, false, dest);
+        return true;
+      });
+    }
+    assert.equal(opts.budget.used, 0, "the bytes of the failed attempts are given back");
   });
 
   it("reads pvc://claim/path from the directory named by MAAS_MODEL_SOURCE_DIR", async () => {

@@ -7,7 +7,8 @@ import { maxWeightFiles, weightPaths } from "../../../serving-image/src/fetch/ma
 import { backoffDelayMs, maxBackoffMs, parseRetryAfter } from "../../../serving-image/src/fetch/retry.ts";
 import { isRetryableStatus } from "../../../serving-image/src/fetch/sources.ts";
 import { hint, leftoverPrefixes } from "../../../serving-image/src/fetch/stage.ts";
-import { ByteBudget, asFetchError, describeNetworkError } from "../../../serving-image/src/fetch/transfer.ts";
+import { describeNetworkError } from "../../../serving-image/src/fetch/errors.ts";
+import { ByteBudget, asFetchError } from "../../../serving-image/src/fetch/transfer.ts";
 import { Defaults, Paths } from "../../../serving-image/src/contract.ts";
 
 describe("fetch: weight paths from model.json", function () {
