@@ -92,6 +92,10 @@ export class DataPlane {
   attach(runner: InferenceRunner, platform: string, signature: ModelSignature, batchable: boolean): void {
     if (this.#state !== "LOADING") return;
     this.#runner = runner;
+    // Queued requests go to a worker that comes back now, not when the next request arrives.
+    runner.onIdle?.(() => {
+      this.#pump();
+    });
     this.#platform = platform;
     this.#signature = signature;
     this.#batchable = batchable;
@@ -265,54 +269,60 @@ export class DataPlane {
   }
 
   #dispatch(runner: InferenceRunner, items: readonly Pending[], rows: number): void {
+    // Whatever goes wrong with one batch answers that batch's requests with 500; it must never
+    // escape into #pump's callers (timers, promise callbacks), where it would end the process.
+    const fail = (err: unknown): void => {
+      const e = new ServingError(
+        ErrorCodes.internal,
+        `Inference failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      for (const item of items)
+        this.#settle(item, () => {
+          item.reject(e);
+        });
+    };
     const signature = this.#signature!;
     const batch = new Map<string, HostTensor>();
-    for (const s of signature.inputs) batch.set(s.name, concatRows(items.map((i) => i.inputs.get(s.name)!)));
+    try {
+      for (const s of signature.inputs) batch.set(s.name, concatRows(items.map((i) => i.inputs.get(s.name)!)));
+    } catch (err) {
+      fail(err);
+      return;
+    }
     this.#options.observer?.batch(rows);
     runner
       .run(batch)
-      .then(
-        (outputs) => {
-          if (items.length === 1) {
-            this.#settle(items[0]!, () => {
-              items[0]!.resolve(outputs);
-            });
+      .then((outputs) => {
+        if (items.length === 1) {
+          this.#settle(items[0]!, () => {
+            items[0]!.resolve(outputs);
+          });
+          return;
+        }
+        for (const [name, t] of outputs) {
+          if (t.shape[0] !== rows) {
+            const err = new ServingError(
+              ErrorCodes.internal,
+              `Output '${name}' has ${t.shape[0] ?? "no"} rows for a batch of ${rows}`,
+            );
+            for (const item of items)
+              this.#settle(item, () => {
+                item.reject(err);
+              });
             return;
           }
-          for (const [name, t] of outputs) {
-            if (t.shape[0] !== rows) {
-              const err = new ServingError(
-                ErrorCodes.internal,
-                `Output '${name}' has ${t.shape[0] ?? "no"} rows for a batch of ${rows}`,
-              );
-              for (const item of items)
-                this.#settle(item, () => {
-                  item.reject(err);
-                });
-              return;
-            }
-          }
-          let offset = 0;
-          for (const item of items) {
-            const mine = new Map<string, HostTensor>();
-            for (const [name, t] of outputs) mine.set(name, sliceRows(t, offset, offset + item.rows));
-            offset += item.rows;
-            this.#settle(item, () => {
-              item.resolve(mine);
-            });
-          }
-        },
-        (err: unknown) => {
-          const e = new ServingError(
-            ErrorCodes.internal,
-            `Inference failed: ${err instanceof Error ? err.message : String(err)}`,
-          );
-          for (const item of items)
-            this.#settle(item, () => {
-              item.reject(e);
-            });
-        },
-      )
+        }
+        let offset = 0;
+        for (const item of items) {
+          const mine = new Map<string, HostTensor>();
+          for (const [name, t] of outputs) mine.set(name, sliceRows(t, offset, offset + item.rows));
+          offset += item.rows;
+          this.#settle(item, () => {
+            item.resolve(mine);
+          });
+        }
+      }, fail)
+      .catch(fail)
       .finally(() => {
         this.#pump();
       });

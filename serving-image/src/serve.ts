@@ -29,7 +29,8 @@ async function loadInto(
   config: ServeConfig,
   plane: DataPlane,
   metrics: ServingMetrics,
-): Promise<WorkerPool | { failed: string }> {
+  unservable: (reason: string) => void,
+): Promise<WorkerPool | undefined> {
   try {
     const { pool, ready, workers } = await WorkerPool.start(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
@@ -40,9 +41,13 @@ async function loadInto(
           metrics.workers.dec();
         },
         onWorkerRestart: (error) => {
-          if (error === undefined) metrics.workers.inc();
-          else logger.error({ error }, "Failed to restart an inference worker");
+          if (error === undefined) {
+            metrics.workers.inc();
+            return;
+          }
+          logger.error({ error }, "Failed to restart an inference worker");
         },
+        onExhausted: unservable,
       },
     );
     for (const warning of ready.warnings) logger.warn({ warning }, "Model warm-up warning");
@@ -66,9 +71,8 @@ async function loadInto(
     );
     return pool;
   } catch (err) {
-    const reason = `Failed to load the model from ${config.modelDir}: ${err instanceof Error ? err.message : String(err)}`;
-    plane.fail(reason);
-    return { failed: reason };
+    unservable(`Failed to load the model from ${config.modelDir}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
   }
 }
 
@@ -118,29 +122,36 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
       resolve("SIGINT");
     });
   });
-  let loading: Promise<WorkerPool | { failed: string }>;
-  if (problems.length > 0) {
-    const reason = `Invalid configuration: ${problems.join("; ")}`;
-    plane.fail(reason);
-    loading = Promise.resolve({ failed: reason });
-  } else {
-    loading = loadInto(config, plane, metrics);
-  }
-  // Under the operator a load failure ends the process with the reason; standalone, it stays up.
-  const loadFailed = loading.then(async (result): Promise<"load-failed" | undefined> => {
-    if (!("failed" in result)) return undefined;
-    if (!config.exitOnLoadFailure) {
-      logger.error({ reason: result.failed }, "Failed to load the model; serving not-ready until the pod is replaced");
-      return undefined;
-    }
-    logger.error({ reason: result.failed }, "Failed to load the model; exiting");
-    const line = terminationLine(TerminationPrefixes.loadFailed, result.failed);
-    await writeTerminationMessage(config.terminationMessagePath, line, logger);
-    return "load-failed";
+  // A model that cannot be served (it did not load, or every worker died and none restarts):
+  // standalone, the server stays up and not ready with the reason; under the operator it exits 1
+  // with the reason in its termination message, so the kubelet retries and the status quotes it.
+  let exitForGood: () => void = () => undefined;
+  const gaveUp = new Promise<"gave-up">((resolve) => {
+    exitForGood = () => {
+      resolve("gave-up");
+    };
   });
+  const unservable = (reason: string): void => {
+    plane.fail(reason);
+    if (!config.exitOnLoadFailure) {
+      logger.error({ reason }, "Cannot serve the model; serving not-ready until the pod is replaced");
+      return;
+    }
+    logger.error({ reason }, "Cannot serve the model; exiting");
+    const line = terminationLine(TerminationPrefixes.loadFailed, reason);
+    void writeTerminationMessage(config.terminationMessagePath, line, logger).then(exitForGood);
+  };
+  let loading: Promise<WorkerPool | undefined>;
+  if (problems.length > 0) {
+    unservable(`Invalid configuration: ${problems.join("; ")}`);
+    loading = Promise.resolve(undefined);
+  } else {
+    loading = loadInto(config, plane, metrics, unservable);
+  }
 
-  const received = await Promise.race([signal, loadFailed.then((r) => r ?? signal)]);
-  if (received === "load-failed") {
+  const received = await Promise.race([signal, gaveUp]);
+  if (received === "gave-up") {
+    await (await loading)?.close();
     http.close();
     http.closeAllConnections();
     metricsServer.close();
@@ -175,7 +186,7 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
   }
   // A SIGTERM during loading lands here before the workers are up; they are stopped once started.
   const pool = await loading;
-  if (!("failed" in pool)) await pool.close();
+  await pool?.close();
   metricsServer.close();
   metricsServer.closeAllConnections();
   logger.info({ seconds: (performance.now() - started) / 1000 }, "Drained and stopped");

@@ -16,6 +16,8 @@ export interface InferenceRunner {
   readonly idle: number;
   /** Runs one batch on an idle runner; rejects with the model's error message. */
   run(inputs: ReadonlyMap<string, HostTensor>): Promise<Map<string, HostTensor>>;
+  /** Calls `listener` when a runner becomes idle other than by finishing a batch (a replacement joined). */
+  onIdle?(listener: () => void): void;
 }
 
 interface Slot {
@@ -29,6 +31,8 @@ export interface PoolEvents {
   onWorkerExit?: (reason: string) => void;
   /** A replacement worker is ready again, or could not be started. */
   onWorkerRestart?: (error: string | undefined) => void;
+  /** No worker is left and the last replacement could not be started: nothing can serve. */
+  onExhausted?: (reason: string) => void;
 }
 
 const workerUrl = new URL("./worker.ts", import.meta.url);
@@ -71,6 +75,7 @@ export class WorkerPool implements InferenceRunner {
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closing = false;
+  #onIdle: () => void = () => undefined;
 
   private constructor(init: WorkerInit, events: PoolEvents) {
     this.#init = init;
@@ -119,6 +124,15 @@ export class WorkerPool implements InferenceRunner {
     return this.#slots.length;
   }
 
+  /** The live worker threads (for diagnostics and tests). */
+  get threads(): readonly Worker[] {
+    return this.#slots.map((s) => s.worker);
+  }
+
+  onIdle(listener: () => void): void {
+    this.#onIdle = listener;
+  }
+
   #adopt(worker: Worker): void {
     const slot: Slot = { worker, busy: false, pending: new Map() };
     worker.on("message", (msg: FromWorker) => {
@@ -157,9 +171,17 @@ export class WorkerPool implements InferenceRunner {
         }
         this.#adopt(replacement.worker);
         this.#events.onWorkerRestart?.(undefined);
+        this.#onIdle();
       },
       (err: unknown) => {
-        this.#events.onWorkerRestart?.(err instanceof Error ? err.message : String(err));
+        void replacement.worker.terminate();
+        const message = err instanceof Error ? err.message : String(err);
+        this.#events.onWorkerRestart?.(message);
+        if (this.#slots.length === 0 && !this.#closing) {
+          this.#events.onExhausted?.(
+            `Every inference worker is gone (${reason}); starting a new one failed: ${message}`,
+          );
+        }
       },
     );
   }

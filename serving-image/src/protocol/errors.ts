@@ -53,6 +53,15 @@ export function invalidArgument(message: string): ServingError {
 }
 
 /** Normalises anything thrown into a ServingError; unknown errors become INTERNAL with their message. */
+/** A percent-encoded path segment, decoded; a broken escape is the client's error (400), not ours. */
+export function decodePathSegment(segment: string, path: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalidArgument(`Malformed request: ${path} has an invalid percent-encoding`);
+  }
+}
+
 export function toServingError(err: unknown): ServingError {
   if (err instanceof ServingError) return err;
   const message = err instanceof Error ? err.message : String(err);

@@ -114,6 +114,11 @@ export function decodeNestedTensor(value: unknown, dtype: DType, what: string): 
 export function decodeFlatTensor(value: unknown, dtype: DType, shape: readonly number[], what: string): HostTensor {
   if (!Array.isArray(value)) throw invalidArgumentOf(`${what}: 'data' must be a list, got ${describe(value)}`);
   const size = sizeOfShape(shape);
+  // Count before allocating: the shape is the client's claim, the data is what it sent.
+  const count = countLeaves(value);
+  if (count !== size) {
+    throw invalidArgumentOf(`${what}: 'data' has ${count} elements, but shape [${shape.join(",")}] needs ${size}`);
+  }
   const data = allocateData(dtype, size);
   let n = 0;
   const walk = (v: unknown): void => {
@@ -121,20 +126,19 @@ export function decodeFlatTensor(value: unknown, dtype: DType, shape: readonly n
       for (const e of v) walk(e);
       return;
     }
-    if (n >= size) {
-      throw invalidArgumentOf(
-        `${what}: 'data' has more than the ${size} elements that shape [${shape.join(",")}] holds`,
-      );
-    }
     const err = storeLeaf(data, n, v, dtype);
     if (err !== undefined) throw invalidArgumentOf(`${what}: bad element ${n} of 'data': ${err}`);
     n++;
   };
   walk(value);
-  if (n !== size) {
-    throw invalidArgumentOf(`${what}: 'data' has ${n} elements, but shape [${shape.join(",")}] needs ${size}`);
-  }
   return { dtype, shape: [...shape], data };
+}
+
+function countLeaves(v: unknown): number {
+  if (!Array.isArray(v)) return 1;
+  let n = 0;
+  for (const e of v) n += countLeaves(e);
+  return n;
 }
 
 /**

@@ -88,8 +88,10 @@ export function concatRows(parts: readonly HostTensor[]): HostTensor {
   }
   const shape = [rows, ...first.shape.slice(1)];
   if (first.dtype === "string") {
-    const out: string[] = [];
-    for (const p of parts) out.push(...(p.data as string[]));
+    // Copied one by one: spreading a large array into push() overflows the stack.
+    const out = new Array<string>(size);
+    let at = 0;
+    for (const p of parts) for (const v of p.data as string[]) out[at++] = v;
     return { dtype: first.dtype, shape, data: out };
   }
   const out = allocateData(first.dtype, size) as Float32Array | Int32Array | Uint8Array;

@@ -2,7 +2,7 @@
  * TensorFlow Serving REST API (v1): route parsing, predict request decoding (row and columnar
  * formats), and response encoding, matching TF Serving's shapes, messages and status codes.
  */
-import { ErrorCodes, ServingError, invalidArgument } from "./errors.ts";
+import { ErrorCodes, ServingError, decodePathSegment, invalidArgument } from "./errors.ts";
 import { decodeNestedTensor, encodeTensorJson } from "./json-tensor.ts";
 import { tfDTypeOf, type ModelInfo, type ModelRef } from "./model-info.ts";
 import {
@@ -25,10 +25,10 @@ export type V1Route =
 const getRoute = /^\/v1\/models(?:\/([^/:]+))?(?:\/versions\/(\d+)|\/labels\/([^/:]+))?(\/metadata)?$/i;
 const postRoute = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?:(predict|classify|regress)$/i;
 
-function refOf(name: string, version: string | undefined, label: string | undefined): ModelRef {
-  const ref: { name: string; version?: string; label?: string } = { name: decodeURIComponent(name) };
+function refOf(path: string, name: string, version: string | undefined, label: string | undefined): ModelRef {
+  const ref: { name: string; version?: string; label?: string } = { name: decodePathSegment(name, path) };
   if (version !== undefined) ref.version = String(Number(version));
-  if (label !== undefined) ref.label = decodeURIComponent(label);
+  if (label !== undefined) ref.label = decodePathSegment(label, path);
   return ref;
 }
 
@@ -40,13 +40,13 @@ export function parseV1Route(method: string, path: string): V1Route {
     if (m === null) throw malformed();
     const [, name, version, label, metadata] = m;
     if (name === undefined) throw invalidArgument("Missing model name in request.");
-    return { kind: metadata === undefined ? "status" : "metadata", ref: refOf(name, version, label) };
+    return { kind: metadata === undefined ? "status" : "metadata", ref: refOf(path, name, version, label) };
   }
   if (method === "POST") {
     const m = postRoute.exec(path);
     if (m === null) throw malformed();
     const [, name, version, label, verb] = m;
-    return { kind: verb!.toLowerCase() as V1Verb, ref: refOf(name!, version, label) };
+    return { kind: verb!.toLowerCase() as V1Verb, ref: refOf(path, name!, version, label) };
   }
   throw malformed();
 }

@@ -2,7 +2,7 @@
  * Open Inference Protocol (KServe v2) over REST, with Triton's binary tensor data extension: server
  * and model metadata, and infer request decoding / response encoding (JSON and binary).
  */
-import { ErrorCodes, ServingError, invalidArgument } from "./errors.ts";
+import { ErrorCodes, ServingError, decodePathSegment, invalidArgument } from "./errors.ts";
 import { decodeFlatTensor, encodeTensorJson } from "./json-tensor.ts";
 import { v2DatatypeOf, type ModelInfo } from "./model-info.ts";
 import { formatShape, shapeMatches, sizeOfShape, type DType, type HostTensor, type ModelSignature } from "./tensor.ts";
@@ -38,7 +38,7 @@ export type V2Route =
 
 const modelRoute = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
 
-/** Parses a `/v2/...` path; returns undefined for paths that fit no route (404). */
+/** Parses a `/v2/...` path; returns undefined for paths that fit no route (404), throws 400 for a broken escape. */
 export function parseV2Route(method: string, path: string): V2Route | undefined {
   if (method === "GET" && (path === "/v2" || path === "/v2/")) return { kind: "server-metadata" };
   if (method === "GET" && path === "/v2/health/live") return { kind: "live" };
@@ -47,8 +47,8 @@ export function parseV2Route(method: string, path: string): V2Route | undefined 
   if (m === null) return undefined;
   const [, name, version, tail] = m;
   const base = {
-    name: decodeURIComponent(name!),
-    ...(version === undefined ? {} : { version: decodeURIComponent(version) }),
+    name: decodePathSegment(name!, path),
+    ...(version === undefined ? {} : { version: decodePathSegment(version, path) }),
   };
   if (tail === "/infer") return method === "POST" ? { kind: "infer", ...base } : undefined;
   if (tail === "/ready") return method === "GET" ? { kind: "model-ready", ...base } : undefined;

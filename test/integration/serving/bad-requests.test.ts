@@ -298,6 +298,13 @@ const cases: BadCase[] = [
     error: /unknown datatype "FLOAT"/,
   },
   {
+    name: "a v2 shape that claims far more than the data holds (nothing is allocated for the claim)",
+    path: infer,
+    body: v2Body([v2Input({ shape: [100_000_000, 4] }), extraInput]),
+    status: 400,
+    error: "Input 'features': 'data' has 4 elements, but shape [100000000,4] needs 400000000",
+  },
+  {
     name: "v2 data that does not fill the shape",
     path: infer,
     body: v2Body([v2Input({ data: [1, 2, 3] }), extraInput]),
@@ -405,6 +412,20 @@ const cases: BadCase[] = [
     error: /Request body of 104857600 bytes exceeds the limit of 67108864 bytes/,
   },
   { name: "an unknown path", method: "GET", path: "/predict", status: 404, error: /Not found: GET \/predict/ },
+  {
+    name: "a v1 model name with a broken percent-escape",
+    method: "GET",
+    path: "/v1/models/%E0%A4%A",
+    status: 400,
+    error: /Malformed request: \/v1\/models\/%E0%A4%A has an invalid percent-encoding/,
+  },
+  {
+    name: "a v2 model name with a broken percent-escape",
+    method: "GET",
+    path: "/v2/models/%E0%A4%A/ready",
+    status: 400,
+    error: /has an invalid percent-encoding/,
+  },
   { name: "GET on the v2 infer route", method: "GET", path: infer, status: 404, error: /Not found: GET/ },
 ];
 

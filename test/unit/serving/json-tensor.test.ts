@@ -5,6 +5,7 @@ import {
   encodeTensorJson,
   formatFloat32,
 } from "../../../serving-image/src/protocol/json-tensor.ts";
+import { concatRows } from "../../../serving-image/src/protocol/tensor.ts";
 import { ServingError } from "../../../serving-image/src/protocol/errors.ts";
 
 describe("JSON tensor codec", () => {
@@ -59,7 +60,10 @@ describe("JSON tensor codec", () => {
       () => decodeFlatTensor([1, 2, 3], "float32", [2, 2], "i"),
       /has 3 elements, but shape \[2,2\] needs 4/,
     );
-    assert.throws(() => decodeFlatTensor([1, 2, 3, 4, 5], "float32", [2, 2], "i"), /more than the 4 elements/);
+    assert.throws(() => decodeFlatTensor([1, 2, 3, 4, 5], "float32", [2, 2], "i"), /has 5 elements, but shape/);
+    // The shape is only a claim: a huge one with little data is refused before anything is allocated.
+    assert.throws(() => decodeFlatTensor(["a"], "string", [400_000_000], "i"), /has 1 elements, but shape/);
+    assert.throws(() => decodeFlatTensor([1], "float32", [1_000_000_000_000], "i"), /has 1 elements, but shape/);
   });
 
   it("prints float32 values in the shortest text that reads back as the same float32", () => {
@@ -81,5 +85,20 @@ describe("JSON tensor codec", () => {
     assert.equal(encodeTensorJson(t, { flat: true }), "[1,2.5,3,4]");
     assert.equal(encodeTensorJson({ dtype: "bool", shape: [2], data: new Uint8Array([1, 0]) }), "[true,false]");
     assert.equal(encodeTensorJson({ dtype: "string", shape: [1], data: ['a"b'] }), '["a\\"b"]');
+  });
+});
+
+describe("concatRows", () => {
+  it("joins string tensors of any size (no spread into push, which overflows the stack)", () => {
+    const part = (n: number, tag: string) => ({
+      dtype: "string" as const,
+      shape: [1, n],
+      data: Array.from({ length: n }, (_, i) => `${tag}${i}`),
+    });
+    const joined = concatRows([part(200_000, "a"), part(200_000, "b")]);
+    assert.deepEqual(joined.shape, [2, 200_000]);
+    assert.equal(joined.data.length, 400_000);
+    assert.equal(joined.data[0], "a0");
+    assert.equal(joined.data[399_999], "b199999");
   });
 });
