@@ -19,6 +19,7 @@ export interface ServeConfig {
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
   readonly drainTimeoutMs: number;
+  readonly shutdownDelayMs: number;
   readonly deployment: string;
   readonly namespace: string;
   /** Exit 1 with a termination message when the model cannot be loaded (set by the operator). */
@@ -67,6 +68,7 @@ export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; 
     maxBodyBytes: int(Env.maxBodyBytes, Defaults.maxBodyBytes, 1),
     bodyTimeoutMs: int(Env.bodyTimeoutMs, Defaults.bodyTimeoutMs, 1),
     drainTimeoutMs: int(Env.drainTimeoutMs, Defaults.drainTimeoutMs, 0),
+    shutdownDelayMs: int(Env.shutdownDelayMs, 0, 0, 600_000),
     exitOnLoadFailure: oneOf(Env.exitOnLoadFailure, ["true", "false"], "false") === "true",
     terminationMessagePath: env[Env.terminationMessagePath] || Paths.terminationMessage,
     deployment: env[Env.deploymentName] ?? "",

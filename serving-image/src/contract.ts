@@ -37,6 +37,11 @@ export const Env = {
   bodyTimeoutMs: "MAAS_BODY_TIMEOUT_MS",
   /** On SIGTERM, how long `serve` waits for accepted requests to finish before it exits anyway. */
   drainTimeoutMs: "MAAS_DRAIN_TIMEOUT_MS",
+  /**
+   * On SIGTERM, `serve` first reports not ready and keeps serving for this many milliseconds (while
+   * Kubernetes takes the pod out of its Service's endpoints), then drains. Unset: 0.
+   */
+  shutdownDelayMs: "MAAS_SHUTDOWN_DELAY_MS",
   /** The ModelDeployment's name and namespace, stamped on every metric as labels. */
   deploymentName: "MAAS_DEPLOYMENT",
   deploymentNamespace: "MAAS_NAMESPACE",
@@ -180,6 +185,8 @@ export const Defaults = {
   bodyTimeoutMs: 30_000,
   /** Longer than requestTimeoutMs, so every accepted request can finish or time out on its own. */
   drainTimeoutMs: 45_000,
+  /** What the operator sets: long enough for endpoint removal to reach kube-proxy and ingresses. */
+  shutdownDelayMs: 5_000,
   fetchMaxBytes: 4 * 1024 * 1024 * 1024,
   fetchTimeoutMs: 30_000,
   fetchDeadlineMs: 30 * 60_000,

@@ -158,9 +158,16 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     metricsServer.closeAllConnections();
     return 1;
   }
-  draining = true;
-  logger.info({ signal: received, accepted: plane.accepted }, "Draining: stopped accepting connections");
   const started = performance.now();
+  // Not ready from now on (responses ask clients to reconnect elsewhere), but still serving: the
+  // endpoints controller, kube-proxy and ingresses take a moment to stop sending us traffic, and a
+  // listener closed before then turns their requests into connection errors.
+  draining = true;
+  if (config.shutdownDelayMs > 0) {
+    logger.info({ signal: received, delayMs: config.shutdownDelayMs }, "Shutting down: not ready, still serving");
+    await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+  }
+  logger.info({ signal: received, accepted: plane.accepted }, "Draining: stopped accepting connections");
   // Stop accepting connections; idle keep-alive connections close now, busy ones after their response
   // (which carries Connection: close).
   const closed = new Promise<void>((resolve) =>

@@ -111,6 +111,8 @@ function serveEnv(md: ModelDeployment): V1EnvVar[] {
     { name: Env.deploymentNamespace, value: md.metadata.namespace! },
     // A model that cannot load ends the container with the reason, which the status then quotes.
     { name: Env.exitOnLoadFailure, value: "true" },
+    // Keep serving while the pod leaves the Service's endpoints, then drain (no refused connections in a rollout).
+    { name: Env.shutdownDelayMs, value: String(Defaults.shutdownDelayMs) },
     { name: Env.terminationMessagePath, value: Paths.terminationMessage },
   ];
   if (m.version) env.push({ name: Env.modelVersion, value: m.version });
@@ -246,7 +248,7 @@ export function desiredDeployment(md: ModelDeployment, settings: OperatorSetting
             seccompProfile: { type: "RuntimeDefault" },
           },
           // Longer than the image's drain timeout, so accepted requests finish before SIGKILL.
-          terminationGracePeriodSeconds: Math.ceil(Defaults.drainTimeoutMs / 1000) + 15,
+          terminationGracePeriodSeconds: Math.ceil((Defaults.shutdownDelayMs + Defaults.drainTimeoutMs) / 1000) + 15,
           initContainers: [fetchContainer(md, image, pull)],
           containers: [serveContainer(md, image, pull)],
           volumes: podVolumes,

@@ -230,3 +230,35 @@ describe("maas-serving on SIGTERM under load", function () {
     );
   });
 });
+
+describe("maas-serving on SIGTERM with a shutdown delay (as the operator runs it)", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let server: ServingProcess;
+  before(async () => {
+    dir = await copyHumanModel("liveness", await tempDir("shutdown-delay"));
+    server = await startServing(dir, { MAAS_SHUTDOWN_DELAY_MS: "3000" });
+    await server.waitReady();
+  });
+  after(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reports not ready but keeps answering while endpoints update, then drains and exits 0", async () => {
+    const body = JSON.stringify({ instances: [nest(seededFloats(4, 32 * 32 * 3), [32, 32, 3])] });
+    const exit = server.stop("SIGTERM");
+    const said = (msg: string) => server.logs.some((l) => (l as { msg?: string }).msg === msg);
+    for (let i = 0; i < 200 && !said("Shutting down: not ready, still serving"); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(said("Shutting down: not ready, still serving"), JSON.stringify(server.logs));
+    const ready = await rawRequest(`${server.url}/v2/health/ready`);
+    assert.equal(ready.status, 503, "not ready, so the kubelet takes the pod out of the endpoints");
+    const predict = await rawRequest(`${server.url}/v1/models/model:predict`, { method: "POST", body });
+    assert.equal(predict.status, 200, "a request still routed here is served, not refused");
+    assert.equal(predict.headers["connection"], "close", "and its client is asked to reconnect elsewhere");
+    assert.ok(!said("Draining: stopped accepting connections"), "the delay covered both requests");
+    assert.equal(await exit, 0);
+  });
+});
