@@ -159,12 +159,20 @@ export class DataPlane {
 
   /**
    * Runs one request (inputs already validated against the signature), batched with others when
-   * possible; `admission` is the slot reserved by `admit()`, if the caller took one. Rejects with 429 when the queue is full, 504 past the deadline, 500 when inference fails.
+   * possible; `admission` is the slot reserved by `admit()`, if the caller took one; `cancel` aborts
+   * when the client goes away (a queued request then leaves the queue). Rejects with 429 when the
+   * queue is full, 504 past the deadline, 499 when cancelled while queued, 500 when inference fails.
    */
-  infer(inputs: ReadonlyMap<string, HostTensor>, admission?: Admission): Promise<Map<string, HostTensor>> {
+  infer(
+    inputs: ReadonlyMap<string, HostTensor>,
+    admission?: Admission,
+    cancel?: AbortSignal,
+  ): Promise<Map<string, HostTensor>> {
     const signature = this.assertAvailable();
     // The request's own reserved slot becomes its queue entry.
     (admission ?? this.admit()).release();
+    if (cancel?.aborted)
+      return Promise.reject(new ServingError(ErrorCodes.cancelled, "The client closed the connection"));
     const dims = signature.inputs.map((s) => inputs.get(s.name)?.shape[0]);
     signature.inputs.forEach((s, i) => {
       if (dims[i] === 0 && s.shape !== null && s.shape[0] === -1)
@@ -210,6 +218,17 @@ export class DataPlane {
         });
         this.#pump();
       }, this.#options.requestTimeoutMs);
+      // A client that went away gives its queue slot back; a batch already running finishes.
+      cancel?.addEventListener(
+        "abort",
+        () => {
+          if (!this.#queue.remove(item)) return;
+          this.#settle(item, () => {
+            reject(new ServingError(ErrorCodes.cancelled, "The client closed the connection"));
+          });
+        },
+        { once: true },
+      );
       this.#pump();
     });
   }

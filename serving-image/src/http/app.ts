@@ -61,6 +61,16 @@ function parseJsonBody(body: Buffer): unknown {
   }
 }
 
+/** Aborts when the client closes the connection before its response is complete. */
+function gone(res: Response): AbortSignal {
+  const ac = new AbortController();
+  if (res.destroyed) ac.abort();
+  res.once("close", () => {
+    if (!res.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
 function checkEncoding(req: Request): void {
   const enc = req.headers["content-encoding"];
   if (enc !== undefined && enc !== "identity") {
@@ -112,7 +122,7 @@ export function createApp(deps: AppDeps): express.Express {
           const body = await readBody(req, res, limits);
           const request = decodeV1Predict(parseJsonBody(body), signature);
           format = request.format;
-          outputs = await plane.infer(request.inputs, admission);
+          outputs = await plane.infer(request.inputs, admission, gone(res));
         } finally {
           admission.release();
         }
@@ -172,7 +182,7 @@ export function createApp(deps: AppDeps): express.Express {
           const body = await readBody(req, res, limits);
           if (body.length === 0) throw invalidArgument("Request body is empty; expected a JSON infer request");
           request = decodeV2Infer(body, headerLength, info.name, signature);
-          outputs = await plane.infer(request.inputs, admission);
+          outputs = await plane.infer(request.inputs, admission, gone(res));
         } finally {
           admission.release();
         }
@@ -202,7 +212,9 @@ export function createApp(deps: AppDeps): express.Express {
         metrics.inflight.dec();
         // Unknown model names would make label values unbounded; they share one value.
         const model = res.locals["model"] === servedName ? servedName : "_other";
-        metrics.requests.inc({ model, protocol, code: String(res.statusCode) });
+        // A client that left before its answer is counted as nginx does, not as the 200 never sent.
+        const code = res.writableFinished ? String(res.statusCode) : "499";
+        metrics.requests.inc({ model, protocol, code });
         metrics.duration.observe({ model, protocol }, (performance.now() - started) / 1000);
       });
     }

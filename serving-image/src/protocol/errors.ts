@@ -14,6 +14,8 @@ export const ErrorCodes = {
   payloadTooLarge: "PAYLOAD_TOO_LARGE",
   requestTimeout: "REQUEST_TIMEOUT",
   unsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
+  /** The client went away before its answer (nginx's 499; nobody reads the response). */
+  cancelled: "CANCELLED",
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -28,6 +30,7 @@ const httpStatusOf: Record<ErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   REQUEST_TIMEOUT: 408,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  CANCELLED: 499,
 };
 
 export class ServingError extends Error {

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { Agent } from "node:http";
 import { connect } from "node:net";
 import { copyHumanModel, nest, seededFloats, tempDir } from "./fixtures.ts";
-import { rawRequest, startServing, type ServingProcess } from "./harness.ts";
+import { metricValue, rawRequest, startServing, type ServingProcess } from "./harness.ts";
 
 /** Peak and current resident memory of a process, in bytes (Linux /proc). */
 async function memoryOf(pid: number): Promise<{ peak: number; now: number }> {
@@ -260,5 +260,60 @@ describe("maas-serving on SIGTERM with a shutdown delay (as the operator runs it
     assert.equal(predict.headers["connection"], "close", "and its client is asked to reconnect elsewhere");
     assert.ok(!said("Draining: stopped accepting connections"), "the delay covered both requests");
     assert.equal(await exit, 0);
+  });
+});
+
+describe("maas-serving with clients that give up while queued", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let server: ServingProcess;
+  before(async () => {
+    dir = await copyHumanModel("liveness", await tempDir("give-up"));
+    server = await startServing(dir, { MAAS_WORKERS: "1", MAAS_MAX_QUEUE: "4", MAAS_MAX_BATCH_SIZE: "1" });
+    await server.waitReady();
+  });
+  after(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("gives their queue slots back, never runs their requests, and counts them as 499", async () => {
+    const url = `${server.url}/v1/models/model:predict`;
+    const metric = async (name: string, labels: Record<string, string> = {}) =>
+      (await metricValue(server.metricsUrl, name, labels)) ?? 0;
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      for (let i = 0; i < 600; i++) {
+        if (await check()) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.fail(`timed out waiting for ${what}`);
+    };
+    const batchesBefore = await metric("maas_batch_size_count");
+    // A big request keeps the single worker busy for a while.
+    const row = nest(new Array<number>(3072).fill(0), [32, 32, 3]);
+    const big = rawRequest(url, { method: "POST", body: JSON.stringify({ instances: Array(2000).fill(row) }) });
+    await until("the big batch to start", async () => (await metric("maas_batch_size_count")) > batchesBefore);
+    // Four clients fill the queue behind it, then give up.
+    const small = JSON.stringify({ instances: [row] });
+    const port = Number(new URL(server.url).port);
+    const quitters = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const s = connect(port, "127.0.0.1");
+        await once(s, "connect");
+        s.write(
+          `POST /v1/models/model:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${small.length}\r\n\r\n${small}`,
+        );
+        return s;
+      }),
+    );
+    await until("four queued requests", async () => (await metric("maas_queue_depth")) === 4);
+    for (const s of quitters) s.destroy();
+    await until("the queue to empty", async () => (await metric("maas_queue_depth")) === 0);
+    // Their slots are free again: a new request is queued, not refused.
+    const next = await rawRequest(url, { method: "POST", body: small });
+    assert.equal(next.status, 200, next.body.toString());
+    assert.equal((await big).status, 200);
+    assert.equal(await metric("maas_batch_size_count"), batchesBefore + 2, "only the big and the last request ran");
+    assert.equal(await metric("maas_requests_total", { code: "499" }), 4);
   });
 });
