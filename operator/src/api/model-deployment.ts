@@ -251,14 +251,44 @@ const toleration = object(
         reason: "FieldValueForbidden",
         check: (t) => t.operator !== "Exists" || t.value === undefined,
       }),
+      rule<{ key?: string; operator?: string }>({
+        rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+        message: "a toleration without a key must use operator Exists (it then tolerates every taint)",
+        fieldPath: ".operator",
+        reason: "FieldValueRequired",
+        check: (t) => (t.key !== undefined && t.key !== "") || t.operator === "Exists",
+      }),
+      rule<{ effect?: string; tolerationSeconds?: number }>({
+        rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        message: "tolerationSeconds only applies to effect NoExecute",
+        fieldPath: ".tolerationSeconds",
+        reason: "FieldValueForbidden",
+        check: (t) => t.tolerationSeconds === undefined || t.effect === "NoExecute",
+      }),
     ],
   },
 );
 
+/** A label key: an optional DNS-subdomain prefix and "/", then a name of letters, digits, "-", "_" and ".". */
+const LABEL_KEY_PATTERN =
+  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+
 const scheduling = object("Where the serving pods may run, in addition to the GPU product selector.", {
-  nodeSelector: map("Node labels the pods require, as in a Pod spec.", string("Label value.", { maxLength: 63 }), {
-    maxProperties: 32,
-  }),
+  nodeSelector: map(
+    "Node labels the pods require, as in a Pod spec.",
+    string("Label value.", { maxLength: 63, pattern: "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$" }),
+    {
+      maxProperties: 32,
+      rules: [
+        rule<Record<string, string>>({
+          rule: `self.all(k, size(k) <= 316 && k.matches('${LABEL_KEY_PATTERN}'))`,
+          message: "nodeSelector keys must be label keys: [prefix/]name, e.g. nvidia.com/gpu.product or disktype",
+          reason: "FieldValueInvalid",
+          check: (m) => Object.keys(m).every((k) => k.length <= 316 && new RegExp(LABEL_KEY_PATTERN).test(k)),
+        }),
+      ],
+    },
+  ),
   tolerations: array("Tolerations added to the serving pods.", toleration, { maxItems: 32, listType: "atomic" }),
   affinity: opaqueObject(
     "Pod affinity, anti-affinity and node affinity, exactly as in a Pod spec (core/v1 Affinity); " +

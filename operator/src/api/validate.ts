@@ -173,7 +173,7 @@ function walk(schema: Schema<unknown>, value: unknown, field: string, w: Walk): 
         else if (v !== undefined) walk(child, v, join(field, key), w);
       }
     } else if (schema.additionalProperties !== undefined) {
-      for (const [key, v] of Object.entries(value)) walk(schema.additionalProperties, v, `${field}[${key}]`, w);
+      for (const [key, v] of Object.entries(value)) walk(schema.additionalProperties, v, `${field}.${key}`, w);
     }
     // An object without properties or additionalProperties is free-form (metadata, affinity).
   }

@@ -289,6 +289,29 @@ export const invalidCases: readonly InvalidCase[] = [
       scheduling: { tolerations: [{ key: "gpu", operator: "Exists", value: "x" }] },
     }),
   },
+  {
+    what: "a toleration without a key whose operator is not Exists",
+    field: "spec.scheduling.tolerations[0].operator",
+    manifest: manifest({ model: model(), scheduling: { tolerations: [{ effect: "NoSchedule" }] } }),
+  },
+  {
+    what: "tolerationSeconds with an effect other than NoExecute",
+    field: "spec.scheduling.tolerations[0].tolerationSeconds",
+    manifest: manifest({
+      model: model(),
+      scheduling: { tolerations: [{ key: "gpu", operator: "Exists", effect: "NoSchedule", tolerationSeconds: 30 }] },
+    }),
+  },
+  {
+    what: "a nodeSelector key that is not a label key",
+    field: "spec.scheduling.nodeSelector",
+    manifest: manifest({ model: model(), scheduling: { nodeSelector: { "disk type": "ssd" } } }),
+  },
+  {
+    what: "a nodeSelector value that is not a label value",
+    field: "spec.scheduling.nodeSelector.disktype",
+    manifest: manifest({ model: model(), scheduling: { nodeSelector: { disktype: "fast ssd" } } }),
+  },
   // Unknown fields (strict field validation).
   {
     what: "an unknown field in spec",
