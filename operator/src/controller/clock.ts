@@ -3,18 +3,20 @@
  * read time only through this interface, so unit tests drive them with a fake clock instead of sleeping.
  */
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch, never going backwards or jumping (see `realClock`). */
   now(): number;
   /** Runs `fn` after `ms` milliseconds; the returned function cancels it (a no-op once it has run). */
   schedule(fn: () => void, ms: number): () => void;
 }
 
 /**
- * The wall clock. Timers keep the process alive (the leader's renew loop may be the only thing
- * running); every component cancels its timers when stopped.
+ * The wall clock as it was when the process started, advanced by the monotonic clock: durations
+ * (lease renewal deadlines, back-off, staleness) stay right when NTP steps the system clock, at the
+ * cost of timestamps drifting by the size of such a step. Timers keep the process alive (the
+ * leader's renew loop may be the only thing running); every component cancels its timers when stopped.
  */
 export const realClock: Clock = {
-  now: () => Date.now(),
+  now: () => Math.floor(performance.timeOrigin + performance.now()),
   schedule(fn, ms) {
     const timer = setTimeout(fn, Math.max(0, ms));
     return () => {
