@@ -9,7 +9,7 @@ import type { KubernetesObject, V1Deployment, V1Pod, V1Service } from "@kubernet
 import { API_VERSION, KIND, type ModelDeployment } from "./api/index.ts";
 import { applyObject, applyStatus, type ApplyObject } from "./controller/apply.ts";
 import type { Clock } from "./controller/clock.ts";
-import { ApiError, TemporaryError, isNotFound } from "./controller/errors.ts";
+import { ApiError, isNotFound } from "./controller/errors.ts";
 import type { EventRecorder } from "./controller/events.ts";
 import type { Informer } from "./controller/informer.ts";
 import type { KubeClient } from "./controller/kube-client.ts";
@@ -22,7 +22,10 @@ import { desiredService } from "./reconcile/desired-service.ts";
 import { selectorLabels } from "./reconcile/labels.ts";
 import { computeStatus, statusChanged, type ApplyError, type ChildConflict } from "./reconcile/status.ts";
 
-/** How often a ModelDeployment blocked by someone else's child looks again (that child is not watched). */
+/**
+ * How often a ModelDeployment blocked by someone else's child, or by a forbidden apply (quota,
+ * admission policy, RBAC), looks again: neither is watched.
+ */
 export const DEFAULT_CONFLICT_RECHECK_MS = 30_000;
 
 export interface ModelDeploymentReconcilerOptions {
@@ -66,7 +69,12 @@ export class ModelDeploymentReconciler implements Reconciler {
     if (signal.aborted) return done;
 
     const conflicts = [deployment.conflict, service.conflict].filter((c): c is ChildConflict => c !== undefined);
-    const applyError = deployment.applyError ?? service.applyError;
+    // Both children may be refused, for different reasons: status names both, and a forbidden one
+    // (which can heal without a spec change) keeps the object rechecking.
+    const refusals = [deployment.applyError, service.applyError].filter((e) => e !== undefined);
+    const applyError: ApplyError | undefined = refusals.length
+      ? { message: refusals.map((e) => e.message).join("; "), forbidden: refusals.some((e) => e.forbidden) }
+      : undefined;
     const pods = this.#o.pods.list(key.namespace, selectorLabels(md));
     const { status, events } = computeStatus(
       md,
@@ -85,9 +93,10 @@ export class ModelDeploymentReconciler implements Reconciler {
       ...notes.map((n) => this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`)),
       ...events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)),
     ]);
-    // Status and Events say why; the queue's back-off decides when to try again.
-    if (applyError?.forbidden) throw new TemporaryError(applyError.message);
-    return conflicts.length ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS) : done;
+    // Someone else's child, a quota or a policy can go away without any event we watch: look again.
+    return conflicts.length || applyError?.forbidden
+      ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS)
+      : done;
   }
 
   /** Classifies one child and applies it when it is missing or drifted; reports conflicts and refusals. */

@@ -226,6 +226,7 @@ export class DataPlane {
           this.#settle(item, () => {
             reject(new ServingError(ErrorCodes.cancelled, "The client closed the connection"));
           });
+          this.#pump(); // updates the queue depth gauge
         },
         { once: true },
       );

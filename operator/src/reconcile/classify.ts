@@ -50,9 +50,10 @@ export function quantityValue(s: string): number | undefined {
 /** The path of the first field of `want` whose value differs in `have`, or undefined. */
 export function firstDrift(want: unknown, have: unknown, path: string): string | undefined {
   if (want === null || want === undefined) return undefined;
-  // The API server drops empty strings, lists and objects from omitempty fields: "" and [] and {}
-  // come back absent, which is the same value, not drift.
-  if (have === undefined && isEmpty(want)) return undefined;
+  // The API server drops empty strings and lists from omitempty fields: "" and [] come back absent,
+  // which is the same value, not drift. (Not {}: an empty object such as emptyDir: {} is kept, and
+  // its absence means something else replaced it.)
+  if (have === undefined && (want === "" || (Array.isArray(want) && want.length === 0))) return undefined;
   if (Array.isArray(want)) {
     if (!Array.isArray(have) || have.length !== want.length) return path || "(root)";
     for (let i = 0; i < want.length; i++) {
@@ -76,10 +77,4 @@ export function firstDrift(want: unknown, have: unknown, path: string): string |
     if (a !== undefined && b !== undefined && Math.abs(a - b) <= Math.abs(a) * 1e-9) return undefined;
   }
   return path || "(root)";
-}
-
-function isEmpty(v: unknown): boolean {
-  if (v === "") return true;
-  if (Array.isArray(v)) return v.length === 0;
-  return typeof v === "object" && v !== null && Object.values(v).every((x) => x === undefined || isEmpty(x));
 }

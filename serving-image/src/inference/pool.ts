@@ -75,6 +75,8 @@ export class WorkerPool implements InferenceRunner {
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closing = false;
+  /** Replacement workers still loading the model. */
+  #starting = 0;
   #onIdle: () => void = () => undefined;
 
   private constructor(init: WorkerInit, events: PoolEvents) {
@@ -163,8 +165,10 @@ export class WorkerPool implements InferenceRunner {
     if (this.#closing) return;
     this.#events.onWorkerExit?.(reason);
     const replacement = spawn(this.#init);
+    this.#starting += 1;
     replacement.ready.then(
       () => {
+        this.#starting -= 1;
         if (this.#closing) {
           void replacement.worker.terminate();
           return;
@@ -174,10 +178,11 @@ export class WorkerPool implements InferenceRunner {
         this.#onIdle();
       },
       (err: unknown) => {
+        this.#starting -= 1;
         void replacement.worker.terminate();
         const message = err instanceof Error ? err.message : String(err);
         this.#events.onWorkerRestart?.(message);
-        if (this.#slots.length === 0 && !this.#closing) {
+        if (this.#slots.length === 0 && this.#starting === 0 && !this.#closing) {
           this.#events.onExhausted?.(
             `Every inference worker is gone (${reason}); starting a new one failed: ${message}`,
           );

@@ -27,14 +27,17 @@ describe("classifyChild", function () {
     const observed = { ...owned, spec: { replicas: 2 } };
     assert.deepEqual(classifyChild(md(), desired, observed), { action: "none" });
   });
-  it("takes empty strings, lists and objects the server dropped for what they are, not drift", function () {
-    const desired = {
-      spec: { tolerations: [{ key: "", operator: "Exists" }], affinity: { nodeAffinity: {} }, args: [] },
-    };
+  it("takes empty strings and lists the server dropped for what they are, not drift", function () {
+    const desired = { spec: { tolerations: [{ key: "", operator: "Exists" }], args: [] } };
     const observed = { ...owned, spec: { tolerations: [{ operator: "Exists" }] } };
     assert.deepEqual(classifyChild(md(), desired, observed), { action: "none" });
     const changed = { ...owned, spec: { tolerations: [{ key: "gpu", operator: "Exists" }] } };
     assert.deepEqual(classifyChild(md(), desired, changed), { action: "update", drift: "spec.tolerations[0].key" });
+  });
+  it("sees an empty object replaced by something else (an emptyDir volume swapped for a hostPath)", function () {
+    const desired = { spec: { volumes: [{ name: "models", emptyDir: {} }] } };
+    const observed = { ...owned, spec: { volumes: [{ name: "models", hostPath: { path: "/srv/models" } }] } };
+    assert.deepEqual(classifyChild(md(), desired, observed), { action: "update", drift: "spec.volumes[0].emptyDir" });
   });
   it("names the first drifted field", function () {
     const observed = { ...owned, spec: { replicas: 5 } };
