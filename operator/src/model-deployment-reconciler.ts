@@ -131,9 +131,9 @@ export class ModelDeploymentReconciler implements Reconciler {
         } catch (err) {
           // The API server refused what we built from the spec (e.g. an invalid affinity: a retry
           // cannot help until the spec changes, which enqueues the object again), or something
-          // forbade it (an admission policy, an exhausted quota, missing RBAC: retried with
-          // back-off, since those change without the spec changing). Either way the user reads
-          // why in status and in a Warning Event, not only in the operator's log.
+          // forbade it (an admission policy, an exhausted quota, missing RBAC: looked at again
+          // every conflict recheck, since those change without the spec changing). Either way the
+          // user reads why in status and in a Warning Event, not only in the operator's log.
           if (err instanceof ApiError && [400, 403, 422].includes(err.statusCode)) {
             const message = `The API server refused the ${resource.kind}: ${err.detail}`;
             await this.#event(md, "Warning", "ApplyFailed", "Apply", message);
