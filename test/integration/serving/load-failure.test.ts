@@ -6,6 +6,7 @@ import { once } from "node:events";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Env, TerminationPrefixes } from "../../../serving-image/src/contract.ts";
+import { waitUntil } from "../../testbed/proc.ts";
 import { copyHumanModel, tempDir } from "./fixtures.ts";
 import { getJson, rawRequest, startServing, type ServingProcess } from "./harness.ts";
 
@@ -38,12 +39,15 @@ describe("maas-serving with a model that cannot be loaded", function () {
   it("stays up and not ready by default, with the reason in /v2 ready, /v1 status and predict", async () => {
     const server = await startServing(modelDir);
     try {
-      let ready = await getJson(`${server.url}/v2/health/ready`);
       // Not ready while loading too: wait for the load to fail (the reason replaces "loading").
-      for (let i = 0; i < 300 && !JSON.stringify(ready.json).includes("Failed to load"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        ready = await getJson(`${server.url}/v2/health/ready`);
-      }
+      const ready = await waitUntil(
+        "the load to fail",
+        async () => {
+          const r = await getJson(`${server.url}/v2/health/ready`);
+          return JSON.stringify(r.json).includes("Failed to load") ? r : undefined;
+        },
+        30_000,
+      );
       assert.equal(ready.status, 503);
       assert.match(
         String(ready.json["error"]),

@@ -5,6 +5,7 @@ import { readFile, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { Agent } from "node:http";
 import { connect } from "node:net";
+import { waitUntil } from "../../testbed/proc.ts";
 import { copyHumanModel, nest, seededFloats, tempDir } from "./fixtures.ts";
 import { metricValue, rawRequest, startServing, type ServingProcess } from "./harness.ts";
 
@@ -249,9 +250,11 @@ describe("maas-serving on SIGTERM with a shutdown delay (as the operator runs it
     const body = JSON.stringify({ instances: [nest(seededFloats(4, 32 * 32 * 3), [32, 32, 3])] });
     const exit = server.stop("SIGTERM");
     const said = (msg: string) => server.logs.some((l) => (l as { msg?: string }).msg === msg);
-    for (let i = 0; i < 200 && !said("Shutting down: not ready, still serving"); i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitUntil(
+      "the shutdown to begin",
+      () => Promise.resolve(said("Shutting down: not ready, still serving")),
+      2_000,
+    );
     assert.ok(said("Shutting down: not ready, still serving"), JSON.stringify(server.logs));
     const ready = await rawRequest(`${server.url}/v2/health/ready`);
     assert.equal(ready.status, 503, "not ready, so the kubelet takes the pod out of the endpoints");
@@ -281,13 +284,7 @@ describe("maas-serving with clients that give up while queued", function () {
     const url = `${server.url}/v1/models/model:predict`;
     const metric = async (name: string, labels: Record<string, string> = {}) =>
       (await metricValue(server.metricsUrl, name, labels)) ?? 0;
-    const until = async (what: string, check: () => Promise<boolean>) => {
-      for (let i = 0; i < 600; i++) {
-        if (await check()) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.fail(`timed out waiting for ${what}`);
-    };
+    const until = (what: string, check: () => Promise<boolean>) => waitUntil(what, check, 30_000);
     const batchesBefore = await metric("maas_batch_size_count");
     // A big request keeps the single worker busy for a while.
     const row = nest(new Array<number>(3072).fill(0), [32, 32, 3]);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { DataPlane } from "../../../serving-image/src/dataplane.ts";
 import { WorkerPool } from "../../../serving-image/src/inference/pool.ts";
 import type { HostTensor } from "../../../serving-image/src/protocol/tensor.ts";
+import { waitUntil } from "../../testbed/proc.ts";
 import { saveHalfPlusThree, tempDir } from "./fixtures.ts";
 
 const x = (...values: number[]): Map<string, HostTensor> =>
@@ -73,7 +74,7 @@ describe("maas-serving when an inference worker dies", function () {
       // The model is gone when the replacement tries to load it.
       await rm(modelDir, { recursive: true, force: true });
       await pool.threads[0]!.terminate();
-      for (let i = 0; i < 300 && restarts.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await waitUntil("the replacement's attempt", () => Promise.resolve(restarts.length > 0), 15_000);
       assert.equal(restarts.length, 1);
       assert.equal(pool.size, 0);
       assert.equal(exhausted.length, 1);

@@ -16,6 +16,19 @@ const model = (m: Json = {}): Json => ({ uri: URI, ...m });
 const withAutoscaling = (a: Json, metric: Json = {}): Json =>
   manifest({ model: model(), autoscaling: { maxReplicas: 4, ...a, metric: { target: 10, ...metric } } });
 
+/** The smallest valid spec, and the same spec once the API server has applied its defaults. */
+export const minimalSpec = { model: { uri: "https://models.example.com/m/model.json" } };
+export const minimalSpecDefaulted = {
+  model: { uri: "https://models.example.com/m/model.json", format: "tfjs-graph" },
+  resources: { cpu: "1", memory: "2Gi" },
+  serving: {
+    backend: "auto",
+    batching: { maxBatchSize: 32, maxDelayMs: 0 },
+    maxQueue: 256,
+    requestTimeoutMs: 30000,
+  },
+};
+
 export interface InvalidCase {
   /** What is wrong, as a sentence fragment. */
   readonly what: string;

@@ -12,7 +12,7 @@ import {
   type ModelDeploymentSpec,
 } from "../../../operator/src/api/index.ts";
 import type { Rule, Schema } from "../../../operator/src/api/schema.ts";
-import { invalidCases, manifest } from "./corpus.ts";
+import { invalidCases, manifest, minimalSpec, minimalSpecDefaulted } from "./corpus.ts";
 
 const examplesDir = join(import.meta.dirname, "../../../crds/examples");
 const examples = readdirSync(examplesDir)
@@ -89,21 +89,12 @@ describe("validateModelDeployment", () => {
   });
 
   it("fills in the API server's defaults on a copy and leaves the input alone", () => {
-    const input = manifest({ model: { uri: "https://models.example.com/m/model.json" } });
+    const input = manifest(minimalSpec);
     const before = structuredClone(input);
     const r = validateModelDeployment(input);
     assert.ok(r.ok);
     assert.deepEqual(input, before);
-    assert.deepEqual(r.value.spec, {
-      model: { uri: "https://models.example.com/m/model.json", format: "tfjs-graph" },
-      resources: { cpu: "1", memory: "2Gi" },
-      serving: {
-        backend: "auto",
-        batching: { maxBatchSize: 32, maxDelayMs: 0 },
-        maxQueue: 256,
-        requestTimeoutMs: 30000,
-      },
-    });
+    assert.deepEqual(r.value.spec, minimalSpecDefaulted);
   });
 
   it("defaults the autoscaler's windows only when autoscaling is set", () => {
