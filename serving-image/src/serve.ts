@@ -79,7 +79,7 @@ async function loadInto(
 /** Runs the server until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { config, problems } = readServeConfig(env);
-  const metrics = new ServingMetrics(config.deployment, config.namespace);
+  const metrics = new ServingMetrics(config.deployment, config.namespace, config.servedName);
   const plane = new DataPlane({
     name: config.servedName,
     version: config.modelVersion,

@@ -19,7 +19,12 @@ export class ServingMetrics implements DataPlaneObserver {
   readonly modelReady: Gauge;
   readonly workers: Gauge;
 
-  constructor(deployment: string, namespace: string) {
+  /**
+   * `model` is the served name: its request counter and latency histogram are created at zero for
+   * both protocols, so Prometheus sees the series from the first scrape. The autoscaler can then
+   * tell "no requests" (a rate of 0) from "no data" (no series at all) and hold replicas only on the latter.
+   */
+  constructor(deployment: string, namespace: string, model?: string) {
     this.registry.setDefaultLabels({ [MetricLabels.deployment]: deployment, [MetricLabels.namespace]: namespace });
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
@@ -70,6 +75,12 @@ export class ServingMetrics implements DataPlaneObserver {
       registers,
     });
     this.modelReady.set(0);
+    if (model !== undefined) {
+      for (const protocol of ["v1", "v2"]) {
+        this.requests.inc({ model, protocol, code: "200" }, 0);
+        this.duration.zero({ model, protocol });
+      }
+    }
   }
 
   batch(rows: number): void {
