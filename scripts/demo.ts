@@ -6,14 +6,13 @@
  * both protocols, scales it to two replicas, and shows Prometheus counting each replica's requests.
  * Leaves everything running until Ctrl-C; `--exit` stops at the end (CI runs it that way).
  */
-import { createReadStream, existsSync } from "node:fs";
 import { mkdir, copyFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { GROUP, VERSION } from "../operator/src/api/index.ts";
 import { digestDirectory } from "../serving-image/src/fetch/digest.ts";
 import { stopTestbed, useTestbed, type Testbed } from "../test/testbed/index.ts";
+import { startModelStore } from "../test/testbed/model-store.ts";
 import { localNodeName, localNodeTaint } from "../test/testbed/nodes.ts";
 import { readMd } from "../test/integration/operator/helpers.ts";
 import { installCrd, startOperator } from "../test/testbed/operator.ts";
@@ -23,21 +22,6 @@ const { values: flags } = parseArgs({ options: { exit: { type: "boolean", defaul
 const say = (s: string) => process.stdout.write(`\n▸ ${s}\n`);
 const namespace = "demo";
 const name = "liveness";
-
-async function modelStore(root: string): Promise<string> {
-  const server = createServer((req, res) => {
-    const file = join(root, normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
-    if (!file.startsWith(root) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    createReadStream(file).pipe(res);
-  });
-  server.unref();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const a = server.address();
-  return `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
-}
 
 async function kubectl(tb: Testbed, args: string[]): Promise<void> {
   const r = await tb.kubectl(args);
@@ -75,7 +59,7 @@ async function main(): Promise<void> {
     await copyFile(join(source, "liveness.json"), join(modelDir, "model.json"));
     await copyFile(join(source, "liveness.bin"), join(modelDir, "liveness.bin"));
     const sha256 = await digestDirectory(modelDir);
-    const storeUrl = await modelStore(store);
+    const storeUrl = (await startModelStore(store)).url;
 
     say(`Applying a ModelDeployment for the pretrained model (sha256 ${sha256.slice(0, 12)}…)`);
     await tb.core.createNamespace({

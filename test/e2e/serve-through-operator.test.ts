@@ -1,34 +1,13 @@
 import assert from "node:assert/strict";
-import { createReadStream, existsSync } from "node:fs";
 import { cp, readFile, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import { digestDirectory } from "../../serving-image/src/fetch/digest.ts";
 import { useTestbed, type Testbed } from "../testbed/index.ts";
+import { startModelStore, type ModelStore } from "../testbed/model-store.ts";
 import { localNodeName, localNodeTaint } from "../testbed/nodes.ts";
 import { installCrd, startOperator, type OperatorProcess } from "../testbed/operator.ts";
 import { condition, createMd, manifest, waitForCondition } from "../integration/operator/helpers.ts";
 import { saveHalfPlusThree, tempDir } from "../integration/serving/fixtures.ts";
-
-/** A model store on loopback: serves files under `root`, counts requests. */
-function modelStore(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^\/+/, "");
-    const file = join(root, path);
-    if (!file.startsWith(root) || !existsSync(file)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200);
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const a = server.address();
-      resolve({ server, url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}` });
-    });
-  });
-}
 
 /** Runs the serving pods as real processes on the test bed's local node. */
 const onLocalNode = {
@@ -40,7 +19,7 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
   let tb: Testbed;
   let op: OperatorProcess;
   let ns: string;
-  let store: { server: Server; url: string };
+  let store: ModelStore;
   let sha256: string;
 
   before(async function () {
@@ -57,13 +36,13 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
     await cp(dir, broken, { recursive: true });
     const shard = join(broken, "group1-shard1of1.bin");
     await writeFile(shard, (await readFile(shard)).subarray(0, 2));
-    store = await modelStore(root);
+    store = await startModelStore(root);
   });
 
   after(async function () {
     await tb.core.deleteNamespace({ name: ns });
     await op.stop();
-    store.server.close();
+    await store.close();
   });
 
   const spec = (uri: string, extra: object = {}) => ({

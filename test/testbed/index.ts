@@ -49,6 +49,9 @@ export interface Testbed extends Clients {
   podPort(namespace: string, pod: string, containerPort: number): number | undefined;
   /** Directory standing in for a PersistentVolumeClaim on the local node. */
   pvcPath(namespace: string, claim: string): string;
+  /** Stops Prometheus (an outage); `startPrometheus` brings it back at the same URL with its data. */
+  stopPrometheus(): Promise<void>;
+  startPrometheus(): Promise<void>;
 }
 
 let current: { cluster: Cluster; bed: Testbed } | undefined;
@@ -133,6 +136,12 @@ function makeTestbed(cluster: Cluster): Testbed {
     pvcPath(namespace, claim) {
       return join(s.agentPvcDir, namespace, claim);
     },
+    stopPrometheus() {
+      return cluster.stopPrometheus();
+    },
+    startPrometheus() {
+      return cluster.startPrometheus();
+    },
   };
 }
 
@@ -149,7 +158,7 @@ export async function useTestbed(mode: Mode, opts: { prometheus?: boolean } = {}
       current = { cluster, bed: makeTestbed(cluster) };
     } else {
       if (mode === "full" && current.cluster.state.mode === "api") await current.cluster.startFull();
-      if (opts.prometheus && !current.cluster.state.prometheusUrl) await current.cluster.startPrometheus();
+      if (opts.prometheus && !current.cluster.prometheusRunning) await current.cluster.startPrometheus();
     }
     return current.bed;
   })();

@@ -16,6 +16,7 @@ export {
   VERSION,
 } from "./names.ts";
 export {
+  AutoscalingLimits,
   AutoscalingModes,
   MetricTypes,
   NativeBackends,
@@ -23,6 +24,7 @@ export {
   UriSchemes,
   specSchema,
   statusSchema,
+  type AutoscalingLimit,
   type AutoscalingMode,
   type Autoscaling,
   type AutoscalingMetric,
@@ -42,10 +44,12 @@ export {
 export {
   ConditionStatuses,
   ConditionTypes,
+  HoldingReasons,
   Reasons,
   type ConditionReason,
   type ConditionStatus,
   type ConditionType,
+  type HoldingReason,
 } from "./conditions.ts";
 export {
   GENERATED_HEADER,

@@ -1,0 +1,138 @@
+/**
+ * What the autoscaler suites share: a model on a loopback store, ModelDeployments whose serving pods
+ * run as real processes on the local node, and a timeline of what the object and its Deployment
+ * said over time, sampled while a test drives load.
+ */
+import { join } from "node:path";
+import type { Autoscaling, ModelDeployment, ModelDeploymentSpec } from "../../../operator/src/api/index.ts";
+import type { Testbed } from "../../testbed/index.ts";
+import { startModelStore, type ModelStore } from "../../testbed/model-store.ts";
+import { localNodeName, localNodeTaint } from "../../testbed/nodes.ts";
+import { readMd } from "../operator/helpers.ts";
+import { saveHalfPlusThree, tempDir } from "../serving/fixtures.ts";
+
+export const SERVED_NAME = "half";
+/** One row per request: y = 0.5·x + 3. */
+export const PREDICT_BODY = JSON.stringify({ instances: [1.0] });
+
+/** Runs the serving pods as real processes on the test bed's local node. */
+export const onLocalNode = {
+  nodeSelector: { "kubernetes.io/hostname": localNodeName },
+  tolerations: [{ key: localNodeTaint.key, operator: "Exists" as const, effect: "NoSchedule" as const }],
+};
+
+/** A loopback model store holding TF Serving's half_plus_three as a TF.js graph model. */
+export async function halfPlusThreeStore(): Promise<{ store: ModelStore; uri: string }> {
+  const root = await tempDir("maas-autoscaler-store-");
+  await saveHalfPlusThree(join(root, "half", "1"));
+  const store = await startModelStore(root);
+  return { store, uri: `${store.url}/half/1/model.json` };
+}
+
+/**
+ * An autoscaled spec of small replicas (100m CPU, one inference worker) with windows short enough
+ * for a test: stable 10 s, panic 3 s (widened to 4 s, four 1 s scrapes), scale-down delay 15 s.
+ */
+export function autoscaledSpec(
+  uri: string,
+  autoscaling: Partial<Autoscaling> & Pick<Autoscaling, "metric">,
+  serving: ModelDeploymentSpec["serving"] = {},
+): Partial<ModelDeploymentSpec> & Pick<ModelDeploymentSpec, "model"> {
+  return {
+    model: { uri, format: "tfjs-graph", servedName: SERVED_NAME, version: "1" },
+    resources: { cpu: "100m", memory: "256Mi" },
+    serving: { backend: "cpu", workers: 1, ...serving },
+    scheduling: onLocalNode,
+    autoscaling: {
+      minReplicas: 1,
+      maxReplicas: 4,
+      stableWindowSeconds: 10,
+      panicWindowSeconds: 3,
+      scaleDownDelaySeconds: 15,
+      ...autoscaling,
+    },
+  };
+}
+
+/** The flags that point an operator under test at the test bed's Prometheus. */
+export function autoscalerArgs(tb: Testbed): string[] {
+  return [`--prometheus-url=${tb.prometheusUrl!}`, "--prometheus-scrape-interval-seconds=1"];
+}
+
+export interface Sample {
+  /** Milliseconds since the timeline started. */
+  t: number;
+  desired: number | undefined;
+  mode: string | undefined;
+  /** The Deployment's spec.replicas and status.readyReplicas. */
+  replicas: number | undefined;
+  ready: number;
+  scalingActive: string | undefined;
+  md: ModelDeployment;
+}
+
+/** Samples a ModelDeployment and its Deployment every `everyMs` until stopped. */
+export class Timeline {
+  readonly samples: Sample[] = [];
+  readonly started = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+
+  readonly tb: Testbed;
+  readonly namespace: string;
+  readonly name: string;
+
+  constructor(tb: Testbed, namespace: string, name: string, everyMs = 250) {
+    this.tb = tb;
+    this.namespace = namespace;
+    this.name = name;
+    this.#timer = setInterval(() => {
+      void this.#sample();
+    }, everyMs);
+  }
+
+  async #sample(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const [md, d] = await Promise.all([
+        readMd(this.tb, this.namespace, this.name),
+        this.tb.apps.readNamespacedDeployment({ namespace: this.namespace, name: this.name }).catch(() => undefined),
+      ]);
+      this.samples.push({
+        t: Date.now() - this.started,
+        desired: md.status?.autoscaling?.desiredReplicas,
+        mode: md.status?.autoscaling?.mode,
+        replicas: d?.spec?.replicas,
+        ready: d?.status?.readyReplicas ?? 0,
+        scalingActive: md.status?.conditions?.find((c) => c.type === "ScalingActive")?.status,
+        md,
+      });
+    } catch {
+      // A failed read is a missing sample, not a failed test.
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  now(): number {
+    return Date.now() - this.started;
+  }
+
+  /** Samples taken in [from, to). */
+  between(from: number, to = Infinity): Sample[] {
+    return this.samples.filter((s) => s.t >= from && s.t < to);
+  }
+
+  /** Waits until a sample taken after `after` satisfies `pred`; returns it. */
+  async waitFor(what: string, pred: (s: Sample) => boolean, timeoutMs: number, after = this.now()): Promise<Sample> {
+    return this.tb.waitFor(what, () => Promise.resolve(this.samples.find((s) => s.t >= after && pred(s))), timeoutMs);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** Seconds, to one decimal, for the log lines tests print about what they measured. */
+export const seconds = (ms: number) => (ms / 1000).toFixed(1);
