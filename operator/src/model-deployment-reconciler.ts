@@ -110,8 +110,13 @@ export class ModelDeploymentReconciler implements Reconciler {
       ...notes.map((n) => this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`)),
       ...events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)),
     ]);
-    // A failed apply (5xx, timeout) is in status now; the queue's back-off retries it.
-    if (applyError?.kind === "failed") throw new TemporaryError(applyError.message);
+    // A failed apply (5xx, timeout) is in status now; the queue's back-off retries it, capped at
+    // the conflict recheck: a webhook or an API server that recovers is no event we watch.
+    if (applyError?.kind === "failed") {
+      throw new TemporaryError(applyError.message, undefined, {
+        maxDelayMs: this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS,
+      });
+    }
     // Someone else's child, a quota or a policy can go away without any event we watch: look again.
     return conflicts.length || applyError?.kind === "forbidden"
       ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS)

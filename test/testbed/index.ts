@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Cluster, type Mode } from "./cluster.ts";
 import { makeClients, type Clients } from "./clients.ts";
-import { writeKubeconfig } from "./pki.ts";
+import { writeKubeconfig, type Pki } from "./pki.ts";
 import { waitUntil } from "./proc.ts";
 
 export interface AuditEvent {
@@ -34,6 +34,8 @@ export interface Testbed extends Clients {
   mode: Mode;
   runDir: string;
   binDir: string;
+  /** The test bed's CA and the API server's serving certificate (valid for 127.0.0.1: usable by loopback webhooks too). */
+  pki: Pki;
   prometheusUrl: string | undefined;
   /** Runs the test bed's kubectl; a non-zero exit is returned, not thrown. */
   kubectl(args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<ExecResult>;
@@ -79,6 +81,7 @@ function makeTestbed(cluster: Cluster): Testbed {
     },
     runDir: s.runDir,
     binDir: s.binDir,
+    pki: s.pki,
     get prometheusUrl() {
       return cluster.state.prometheusUrl;
     },

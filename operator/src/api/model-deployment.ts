@@ -553,7 +553,7 @@ const condition = object(
 
 const autoscalingStatus = object(
   "The autoscaler's last decision, why, and the state it needs to survive a restart or a change of operator " +
-    "leader. Written only when the decision, the mode or the metric (by more than half the tolerance) changes.",
+    "leader. Written only when the decision, the mode or the metric (by more than the tolerance) changes.",
   {
     mode: stringEnum(
       "Stable (normal), Panic (burst detected; replicas only go up) or Holding (metrics unavailable; replicas held).",

@@ -172,8 +172,8 @@ function round(n: number): number {
 
 /**
  * Whether `next` is worth writing over `previous`: the decision, the mode, a limit, the history,
- * a panic or a holding cause changed, or the stable metric moved by more than half the tolerance
- * band (of the target) since it was last written. Timestamps and wording alone are not.
+ * a panic or a holding cause changed, or the stable metric moved by more than the tolerance band
+ * (of the target) since it was last written. Timestamps and wording alone are not.
  */
 export function worthWriting(
   previous: AutoscalingStatus | undefined,
@@ -196,7 +196,9 @@ export function worthWriting(
     ]);
   if (key(previous) !== key(next)) return true;
   if (next.mode === "Holding") return false;
-  const band = Math.max(tolerance, 0.02) / 2;
+  // A move smaller than the tolerance band cannot change a decision; the metric shown in status
+  // may lag by that much (the operator's own metrics have it live).
+  const band = Math.max(tolerance, 0.02);
   const moved = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined ? a !== b : Math.abs(a - b) > band * (next.target ?? 1);
   // The panic window is short and noisy; it is written along with the rest, never on its own.

@@ -136,3 +136,18 @@ export class Timeline {
 
 /** Seconds, to one decimal, for the log lines tests print about what they measured. */
 export const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/**
+ * When the recommendations fell below `level` for good: the time of the first entry after the last
+ * one at or above it (earlier low entries, e.g. from before a scale-up, do not count). Undefined
+ * while the latest recommendation is still at or above `level`.
+ */
+export function lowerSince(md: ModelDeployment, level: number): number | undefined {
+  const history = md.status?.autoscaling?.recommendations ?? [];
+  let last = -1;
+  history.forEach((r, i) => {
+    if (r.replicas >= level) last = i;
+  });
+  const first = history[last + 1];
+  return first ? Date.parse(first.time) : undefined;
+}

@@ -39,6 +39,7 @@ describe("autoscaler: every metric type, and replicas that wait for GPUs", funct
     for (const r of running.splice(0)) await r.stop();
     await op.stop();
     await store.close();
+    await tb.core.deleteNamespace({ name: ns });
   });
 
   /** Creates the object, waits until it serves, and sends `rps` to it from then on. */
@@ -144,8 +145,11 @@ describe("autoscaler: every metric type, and replicas that wait for GPUs", funct
       name,
       "ScalingLimited",
       "True",
-      60_000,
-      (md) => condition(md, "ScalingLimited")!.reason === "WaitingForCapacity",
+      90_000,
+      // Settled: both GPUs taken, and the scheduler has tried (and refused) both other replicas.
+      (md) =>
+        condition(md, "ScalingLimited")!.reason === "WaitingForCapacity" &&
+        condition(md, "ScalingLimited")!.message.startsWith("2 of 4 desired replicas not ready: 2/4 pods"),
     );
     const limited = condition(waiting, "ScalingLimited")!;
     console.log(`      ${limited.reason}: ${limited.message}`);

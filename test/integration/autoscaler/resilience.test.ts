@@ -12,6 +12,7 @@ import {
   autoscaledSpec,
   autoscalerArgs,
   halfPlusThreeStore,
+  lowerSince,
   seconds,
 } from "./fixtures.ts";
 
@@ -31,9 +32,12 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
     ({ store, uri } = await halfPlusThreeStore());
   });
 
+  const namespaces: string[] = [];
+
   afterEach(async function () {
     for (const r of running.splice(0)) await r.stop();
     for (const op of operators.splice(0)) await op.kill9();
+    for (const name of namespaces.splice(0)) await tb.core.deleteNamespace({ name });
     // A test that stopped Prometheus and failed before starting it again must not take it from the next.
     await useTestbed("full", { prometheus: true });
   });
@@ -63,12 +67,12 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
     }
   }
 
-  /** An object at 3 replicas under a steady 15 req/s (target 5 per replica). */
+  /** An object at 3 replicas under a steady 13 req/s (target 5 per replica: ceil(2.6)). */
   async function atThreeReplicas(ns: string, name: string, delaySeconds: number) {
     const a = { metric: { type: "RequestsPerSecond" as const, target: 5 }, scaleDownDelaySeconds: delaySeconds };
     await createMd(tb, ns, manifest(name, autoscaledSpec(uri, a)));
     await waitForCondition(tb, ns, name, "Ready", "True", 120_000);
-    let rps = 15;
+    let rps = 13;
     const gen = new LoadGenerator({
       tb,
       namespace: ns,
@@ -94,6 +98,7 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
   it("holds the replicas while Prometheus is down, says why and since when, and resumes when it is back", async function () {
     this.timeout(300_000);
     const ns = await tb.createNamespace("as-prom");
+    namespaces.push(ns);
     await operator(ns, `as-prom-${process.pid}`, "as-prom");
     const { tl, setRate } = await atThreeReplicas(ns, "outage", 15);
     const down = tl.now();
@@ -133,12 +138,8 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
     const delay = 30;
     const { tl, setRate } = await atThreeReplicas(ns, name, delay);
     setRate(0);
-    const lower = await tl.waitFor(
-      "a lower recommendation",
-      (s) => (s.md.status?.autoscaling?.recommendations ?? []).some((r) => r.replicas < 3),
-      60_000,
-    );
-    const lowSince = Date.parse(lower.md.status!.autoscaling!.recommendations!.find((r) => r.replicas < 3)!.time);
+    const lower = await tl.waitFor("a lower recommendation", (s) => lowerSince(s.md, 3) !== undefined, 60_000);
+    const lowSince = lowerSince(lower.md, 3)!;
     await sleep(8_000);
     const interrupted = Date.now();
     await interrupt();
@@ -159,6 +160,7 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
   it("neither resets nor forgets a scale-down delay when the operator is killed and restarted", async function () {
     this.timeout(300_000);
     const ns = await tb.createNamespace("as-restart");
+    namespaces.push(ns);
     const id = `as-restart-${process.pid}`;
     const first = await operator(ns, id, "as-restart-1");
     await scaleDownAcrossLeaders(ns, "restart", async () => {
@@ -171,6 +173,7 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
   it("neither resets nor forgets a scale-down delay when the leader hands over to a standby", async function () {
     this.timeout(300_000);
     const ns = await tb.createNamespace("as-leader");
+    namespaces.push(ns);
     const id = `as-leader-${process.pid}`;
     const a = await operator(ns, id, "as-leader-a", "maas-operator-a");
     await tb.waitFor("a leader", async () => (await holder(id)) !== "", 30_000);

@@ -129,7 +129,7 @@ describe("status.autoscaling", function () {
     assert.equal(at(restored, t0 + 331_000), 4);
   });
 
-  it("is not rewritten for an unchanged decision, nor for metric noise within half the tolerance", function () {
+  it("is not rewritten for an unchanged decision, nor for metric noise within the tolerance", function () {
     const base: AutoscalingStatus = {
       mode: "Stable",
       desiredReplicas: 3,
@@ -142,7 +142,8 @@ describe("status.autoscaling", function () {
     const later = { ...base, lastEvaluationTime: "2026-11-29T12:00:02Z", reason: "10.3 req/s", currentMetric: 10.3 };
     assert.equal(worthWriting(base, later, 0.1), false);
     assert.equal(worthWriting(base, { ...later, panicMetric: 19 }, 0.1), false, "the panic window alone is noise");
-    assert.equal(worthWriting(base, { ...later, currentMetric: 10.6 }, 0.1), true);
+    assert.equal(worthWriting(base, { ...later, currentMetric: 10.9 }, 0.1), false);
+    assert.equal(worthWriting(base, { ...later, currentMetric: 11.1 }, 0.1), true);
     assert.equal(worthWriting(base, { ...later, desiredReplicas: 4 }, 0.1), true);
     assert.equal(worthWriting(undefined, base, 0.1), true);
   });
