@@ -14,16 +14,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  autoscaledSpec,
-  autoscalerArgs,
-  halfPlusThreeStore,
-  PREDICT_BODY,
-  SERVED_NAME,
-} from "../../integration/autoscaler/fixtures.ts";
+import { autoscaledSpec, autoscalerArgs, halfLoad, halfPlusThreeStore } from "../../integration/autoscaler/fixtures.ts";
 import { createMd, manifest, readMd, waitForCondition } from "../../integration/operator/helpers.ts";
 import { stopTestbed, useTestbed } from "../../testbed/index.ts";
-import { LoadGenerator } from "../../testbed/load.ts";
 import { installCrd, startOperator } from "../../testbed/operator.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 import { lineChart } from "./chart.ts";
@@ -95,14 +88,7 @@ async function main(): Promise<void> {
     await createMd(tb, ns, manifest(name, spec));
     await waitForCondition(tb, ns, name, "Ready", "True", 180_000);
     let offered = lowRps;
-    const gen = new LoadGenerator({
-      tb,
-      namespace: ns,
-      deployment: name,
-      servedName: SERVED_NAME,
-      body: PREDICT_BODY,
-      rate: () => offered,
-    });
+    const gen = halfLoad(tb, ns, name, () => offered);
     await gen.start();
     // Let the low load fill the stable window before the clock starts.
     await sleep(30_000);

@@ -5,8 +5,10 @@
  */
 import { join } from "node:path";
 import type { Autoscaling, ModelDeployment, ModelDeploymentSpec } from "../../../operator/src/api/index.ts";
-import type { Testbed } from "../../testbed/index.ts";
+import { useTestbed, type Testbed } from "../../testbed/index.ts";
+import { LoadGenerator } from "../../testbed/load.ts";
 import { startModelStore, type ModelStore } from "../../testbed/model-store.ts";
+import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { localNodeName, localNodeTaint } from "../../testbed/nodes.ts";
 import { readMd } from "../operator/helpers.ts";
 import { saveHalfPlusThree, tempDir } from "../serving/fixtures.ts";
@@ -57,6 +59,48 @@ export function autoscaledSpec(
 /** The flags that point an operator under test at the test bed's Prometheus. */
 export function autoscalerArgs(tb: Testbed): string[] {
   return [`--prometheus-url=${tb.prometheusUrl!}`, "--prometheus-scrape-interval-seconds=1"];
+}
+
+/** Sends `rate(ms)` predict requests per second to a ModelDeployment's Ready pods (not started yet). */
+export function halfLoad(tb: Testbed, namespace: string, deployment: string, rate: (ms: number) => number) {
+  return new LoadGenerator({ tb, namespace, deployment, servedName: SERVED_NAME, body: PREDICT_BODY, rate });
+}
+
+/** What an autoscaler suite shares: the full test bed with Prometheus, a namespace, the model, an operator. */
+export interface AutoscalerBed {
+  tb: Testbed;
+  ns: string;
+  uri: string;
+  op: OperatorProcess;
+  /** Load generators and timelines to stop after each test. */
+  running: { stop(): unknown }[];
+}
+
+/**
+ * Registers the suite's hooks: before all, the test bed, a namespace, the model store and an
+ * operator with its autoscaler scoped to the namespace; after each test, the load stops; after all,
+ * everything goes, the namespace too (its serving processes leave the local node).
+ */
+export function autoscalerBed(tag: string): AutoscalerBed {
+  const bed = { running: [] as { stop(): unknown }[] } as AutoscalerBed;
+  let store: ModelStore;
+  before(async function () {
+    this.timeout(600_000);
+    bed.tb = await useTestbed("full", { prometheus: true });
+    await installCrd(bed.tb);
+    bed.ns = await bed.tb.createNamespace(tag);
+    ({ store, uri: bed.uri } = await halfPlusThreeStore());
+    bed.op = await startOperator(bed.tb, { name: tag, args: [`--namespaces=${bed.ns}`, ...autoscalerArgs(bed.tb)] });
+  });
+  afterEach(async function () {
+    for (const r of bed.running.splice(0)) await r.stop();
+  });
+  after(async function () {
+    await bed.op.stop();
+    await store.close();
+    await bed.tb.core.deleteNamespace({ name: bed.ns });
+  });
+  return bed;
 }
 
 export interface Sample {

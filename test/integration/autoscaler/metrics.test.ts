@@ -1,46 +1,12 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Autoscaling, ModelDeploymentSpec } from "../../../operator/src/api/index.ts";
-import { useTestbed, type Testbed } from "../../testbed/index.ts";
-import { LoadGenerator } from "../../testbed/load.ts";
-import type { ModelStore } from "../../testbed/model-store.ts";
 import { localNodeGpus } from "../../testbed/nodes.ts";
-import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { condition, createMd, manifest, readMd, waitForCondition } from "../operator/helpers.ts";
-import {
-  PREDICT_BODY,
-  SERVED_NAME,
-  Timeline,
-  autoscaledSpec,
-  autoscalerArgs,
-  halfPlusThreeStore,
-  onLocalNode,
-  seconds,
-} from "./fixtures.ts";
+import { Timeline, autoscaledSpec, autoscalerBed, halfLoad, onLocalNode, seconds } from "./fixtures.ts";
 
 describe("autoscaler: every metric type, and replicas that wait for GPUs", function () {
-  let tb: Testbed;
-  let op: OperatorProcess;
-  let ns: string;
-  let store: ModelStore;
-  let uri: string;
-  const running: { stop(): unknown }[] = [];
-
-  before(async function () {
-    this.timeout(600_000);
-    tb = await useTestbed("full", { prometheus: true });
-    await installCrd(tb);
-    ns = await tb.createNamespace("as-metrics");
-    ({ store, uri } = await halfPlusThreeStore());
-    op = await startOperator(tb, { name: "as-metrics", args: [`--namespaces=${ns}`, ...autoscalerArgs(tb)] });
-  });
-
-  after(async function () {
-    for (const r of running.splice(0)) await r.stop();
-    await op.stop();
-    await store.close();
-    await tb.core.deleteNamespace({ name: ns });
-  });
+  const bed = autoscalerBed("as-metrics");
 
   /** Creates the object, waits until it serves, and sends `rps` to it from then on. */
   async function loaded(
@@ -48,19 +14,12 @@ describe("autoscaler: every metric type, and replicas that wait for GPUs", funct
     spec: Partial<ModelDeploymentSpec> & Pick<ModelDeploymentSpec, "model">,
     rps: number,
   ) {
-    await createMd(tb, ns, manifest(name, spec));
-    await waitForCondition(tb, ns, name, "Ready", "True", 120_000);
-    const gen = new LoadGenerator({
-      tb,
-      namespace: ns,
-      deployment: name,
-      servedName: SERVED_NAME,
-      body: PREDICT_BODY,
-      rate: () => rps,
-    });
-    running.push(gen);
-    const tl = new Timeline(tb, ns, name);
-    running.push(tl);
+    await createMd(bed.tb, bed.ns, manifest(name, spec));
+    await waitForCondition(bed.tb, bed.ns, name, "Ready", "True", 120_000);
+    const gen = halfLoad(bed.tb, bed.ns, name, () => rps);
+    bed.running.push(gen);
+    const tl = new Timeline(bed.tb, bed.ns, name);
+    bed.running.push(tl);
     await gen.start();
     return tl;
   }
@@ -74,6 +33,7 @@ describe("autoscaler: every metric type, and replicas that wait for GPUs", funct
 
   it("scales up on each metric type: RequestsPerSecond, Concurrency, LatencyP95 and a user's PromQL", async function () {
     this.timeout(300_000);
+    const { tb, ns, uri } = bed;
     const selector = 'maas_namespace="$namespace",maas_deployment="$deployment"';
     const types: {
       name: string;
@@ -132,6 +92,7 @@ describe("autoscaler: every metric type, and replicas that wait for GPUs", funct
 
   it("waits for GPUs without oscillating, and says so with the scheduler's words", async function () {
     this.timeout(300_000);
+    const { tb, ns, uri } = bed;
     const name = "gpu";
     // Two GPUs on the local node; 30 req/s against 5 per replica wants 6 replicas, capped at 4.
     const spec = autoscaledSpec(uri, { metric: { type: "RequestsPerSecond", target: 5 }, maxReplicas: 4 });

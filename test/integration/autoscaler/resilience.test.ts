@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
-import { LoadGenerator } from "../../testbed/load.ts";
 import type { ModelStore } from "../../testbed/model-store.ts";
 import { OPERATOR_NAMESPACE, installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { condition, createMd, manifest, waitForCondition } from "../operator/helpers.ts";
 import {
-  PREDICT_BODY,
-  SERVED_NAME,
   Timeline,
   autoscaledSpec,
   autoscalerArgs,
+  halfLoad,
   halfPlusThreeStore,
   lowerSince,
   seconds,
@@ -73,14 +71,7 @@ describe("autoscaler: Prometheus outages, operator restarts and leader changes",
     await createMd(tb, ns, manifest(name, autoscaledSpec(uri, a)));
     await waitForCondition(tb, ns, name, "Ready", "True", 120_000);
     let rps = 13;
-    const gen = new LoadGenerator({
-      tb,
-      namespace: ns,
-      deployment: name,
-      servedName: SERVED_NAME,
-      body: PREDICT_BODY,
-      rate: () => rps,
-    });
+    const gen = halfLoad(tb, ns, name, () => rps);
     running.push(gen);
     await gen.start();
     const tl = new Timeline(tb, ns, name);

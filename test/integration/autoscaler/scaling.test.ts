@@ -1,71 +1,28 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { LoadGenerator } from "../../testbed/load.ts";
 import { prng } from "../../unit/controller/fake-clock.ts";
-import type { ModelStore } from "../../testbed/model-store.ts";
-import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { condition, createMd, manifest, waitForCondition, writesBy } from "../operator/helpers.ts";
-import {
-  PREDICT_BODY,
-  SERVED_NAME,
-  Timeline,
-  autoscaledSpec,
-  autoscalerArgs,
-  halfPlusThreeStore,
-  lowerSince,
-  seconds,
-} from "./fixtures.ts";
+import { Timeline, autoscaledSpec, autoscalerBed, halfLoad, lowerSince, seconds } from "./fixtures.ts";
 
 describe("autoscaler: request load scales real serving pods (full loop: serving processes ▸ Prometheus ▸ operator ▸ Deployment ▸ scheduler)", function () {
-  let tb: Testbed;
-  let op: OperatorProcess;
-  let ns: string;
-  let store: ModelStore;
-  let uri: string;
-  const running: { stop(): unknown }[] = [];
-
-  before(async function () {
-    this.timeout(600_000);
-    tb = await useTestbed("full", { prometheus: true });
-    await installCrd(tb);
-    ns = await tb.createNamespace("autoscale");
-    ({ store, uri } = await halfPlusThreeStore());
-    op = await startOperator(tb, { name: "autoscaler", args: [`--namespaces=${ns}`, ...autoscalerArgs(tb)] });
-  });
-
-  afterEach(async function () {
-    for (const r of running.splice(0)) await r.stop();
-  });
-
-  after(async function () {
-    await op.stop();
-    await store.close();
-    // Frees the local node: its serving processes end with the namespace.
-    await tb.core.deleteNamespace({ name: ns });
-  });
+  const bed = autoscalerBed("autoscale");
 
   function load(name: string, rate: (ms: number) => number): LoadGenerator {
-    const gen = new LoadGenerator({
-      tb,
-      namespace: ns,
-      deployment: name,
-      servedName: SERVED_NAME,
-      body: PREDICT_BODY,
-      rate,
-    });
-    running.push(gen);
+    const gen = halfLoad(bed.tb, bed.ns, name, rate);
+    bed.running.push(gen);
     return gen;
   }
 
   function timeline(name: string): Timeline {
-    const t = new Timeline(tb, ns, name);
-    running.push(t);
+    const t = new Timeline(bed.tb, bed.ns, name);
+    bed.running.push(t);
     return t;
   }
 
   it("scales up on a step in request rate, and back down to minReplicas only after scaleDownDelaySeconds", async function () {
     this.timeout(240_000);
+    const { tb, ns, uri } = bed;
     const name = "step";
     await createMd(
       tb,
@@ -128,6 +85,7 @@ describe("autoscaler: request load scales real serving pods (full loop: serving 
 
   it("panics on a burst over the threshold: scales up at once, and nothing scales down inside the window", async function () {
     this.timeout(240_000);
+    const { tb, ns, uri } = bed;
     const name = "burst";
     const a = {
       metric: { type: "RequestsPerSecond" as const, target: 5 },
@@ -167,6 +125,7 @@ describe("autoscaler: request load scales real serving pods (full loop: serving 
 
   it("keeps the replica count under a steady load with ±20% noise for minutes", async function () {
     this.timeout(420_000);
+    const { tb, ns, uri, op } = bed;
     const name = "steady";
     // A 30 s stable window averages the noise (±20% each second) to about ±2% of the level, well
     // inside the 10% tolerance: what a real, noisy steady load looks like to the autoscaler.
@@ -198,7 +157,7 @@ describe("autoscaler: request load scales real serving pods (full loop: serving 
     await sleep(150_000);
     // Not even a status write: an unchanged decision is not worth one, noise in the metric included.
     const writes = (await writesBy(tb, op.user, since)).filter(
-      (e) => e.objectRef?.namespace === ns && e.objectRef.name?.startsWith(name),
+      (e) => e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(name) === true,
     );
     assert.deepEqual(
       writes.map((e) => `${e.verb} ${e.objectRef?.resource ?? ""}/${e.objectRef?.subresource ?? ""}`),
