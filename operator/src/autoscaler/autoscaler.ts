@@ -106,19 +106,19 @@ export class Autoscaler {
   #tick(signal: AbortSignal): void {
     const seen = new Set<string>();
     for (const md of this.#o.modelDeployments.list()) {
-      if (!md.spec.autoscaling || md.metadata.deletionTimestamp) continue;
+      if (md.metadata.deletionTimestamp) continue;
       const key = keyOf(md);
+      if (!md.spec.autoscaling) {
+        // No longer autoscaled: its old decision must not linger in status as if it still applied.
+        if (md.status?.autoscaling && !this.#inFlight.has(key)) this.#start(key, () => this.#clear(md, signal));
+        continue;
+      }
       seen.add(key);
       if (this.#inFlight.has(key)) {
         this.#o.metrics?.autoscalerEvaluations.inc({ result: "busy" });
         continue;
       }
-      const run = this.#withSlot(() => this.#evaluate(key, signal))
-        .catch((err: unknown) => {
-          this.#o.log.error({ object: key, err: errorMessage(err) }, "autoscaler evaluation failed");
-        })
-        .finally(() => this.#inFlight.delete(key));
-      this.#inFlight.set(key, run);
+      this.#start(key, () => this.#evaluate(key, signal));
     }
     for (const key of [...this.#tracked.keys()]) {
       if (seen.has(key)) continue;
@@ -127,6 +127,33 @@ export class Autoscaler {
       this.#o.metrics?.forgetAutoscaled(namespace, name);
       for (const failure of Object.values(QueryFailures)) {
         this.#o.metrics?.autoscalerQueryErrors.remove({ namespace, name, failure });
+      }
+    }
+  }
+
+  /** Runs `work` for `key` when a slot is free; the key counts as in flight until it ends. */
+  #start(key: string, work: () => Promise<void>): void {
+    const run = this.#withSlot(work)
+      .catch((err: unknown) => {
+        this.#o.log.error({ object: key, err: errorMessage(err) }, "autoscaler evaluation failed");
+      })
+      .finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, run);
+  }
+
+  /** Removes status.autoscaling (every field this field manager owns) from an object no longer autoscaled. */
+  async #clear(md: ModelDeployment, signal: AbortSignal): Promise<void> {
+    try {
+      await applyStatus(
+        this.#o.client,
+        Resources.ModelDeployment,
+        { namespace: md.metadata.namespace!, name: md.metadata.name! },
+        {},
+        { fieldManager: AUTOSCALER_FIELD_MANAGER, signal },
+      );
+    } catch (err) {
+      if (!isNotFound(err) && !signal.aborted) {
+        this.#o.log.warn({ object: keyOf(md), err: errorMessage(err) }, "clearing status.autoscaling failed");
       }
     }
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Autoscaling, ModelDeploymentSpec } from "../../../operator/src/api/index.ts";
 import { localNodeGpus } from "../../testbed/nodes.ts";
-import { condition, createMd, manifest, readMd, waitForCondition } from "../operator/helpers.ts";
+import { condition, createMd, manifest, patchMd, readMd, waitForCondition } from "../operator/helpers.ts";
 import { Timeline, autoscaledSpec, autoscalerBed, halfLoad, onLocalNode, seconds } from "./fixtures.ts";
 
 describe("autoscaler: every metric type, and replicas that wait for GPUs", function () {
@@ -125,5 +125,30 @@ describe("autoscaler: every metric type, and replicas that wait for GPUs", funct
     const seen = [...new Set(tl.between(from).map((s) => `${s.desired ?? "?"}/${s.replicas ?? "?"}/${s.ready}`))];
     console.log(`      desired/replicas/ready over 30 s after the cap at ${seconds(capped.t)} s: ${seen.join(", ")}`);
     assert.deepEqual(seen, ["4/4/2"], "the pending replicas ask for nothing more, and nothing flaps");
+  });
+
+  it("drops its decision from status when autoscaling is replaced by a fixed replica count", async function () {
+    this.timeout(120_000);
+    const { tb, ns } = bed;
+    // "rps" was autoscaled above; a GitOps change makes it a fixed size.
+    await patchMd(tb, ns, "rps", { spec: { autoscaling: null, replicas: 2 } });
+    const md = await tb.waitFor(
+      "status.autoscaling gone",
+      async () => {
+        const m = await readMd(tb, ns, "rps");
+        return m.status?.observedGeneration === m.metadata.generation && m.status?.autoscaling === undefined && m;
+      },
+      30_000,
+    );
+    assert.deepEqual(
+      md.status!.conditions!.map((c) => c.type).filter((t) => t.startsWith("Scaling")),
+      [],
+      "no ScalingActive or ScalingLimited on a fixed-size object",
+    );
+    await tb.waitFor(
+      "2 replicas",
+      async () => (await tb.apps.readNamespacedDeployment({ namespace: ns, name: "rps" })).spec?.replicas === 2,
+      30_000,
+    );
   });
 });
