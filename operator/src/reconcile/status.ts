@@ -196,11 +196,13 @@ function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
     available: d?.status?.availableReplicas ?? 0,
     updated,
     total,
+    // An autoscaled object's replicas change with the traffic: a scale is not a rollout, and must
+    // not flip Ready (GitOps tools would show every burst as Progressing).
     rolloutObserved:
       d !== undefined &&
       (d.status?.observedGeneration ?? 0) >= generation &&
       templateHashOf(d) === observed.templateHash &&
-      (d.spec?.replicas ?? 1) === desired,
+      (a !== undefined || (d.spec?.replicas ?? 1) === desired),
     oldRemain: total > updated || old.length > 0,
     oldServing: old.filter(servesModel).length,
     unscheduled,
@@ -549,7 +551,7 @@ const chains: Record<ConditionType, Rule[]> = {
               status: "True",
               reason: Reasons.Ready.AllReplicasReady,
               message:
-                `${f.ready}/${f.desired} replicas ready` +
+                `${Math.min(f.ready, f.desired)}/${f.desired} replicas ready` +
                 (f.ready < f.desired ? ` (autoscaled: ${f.desired - f.ready} more on the way)` : ""),
             }
           : undefined,
@@ -655,7 +657,8 @@ export function computeStatus(
     conditions,
     replicas: d?.status?.replicas ?? 0,
     readyReplicas: d?.status?.readyReplicas ?? 0,
-    replicasSummary: `${d?.status?.readyReplicas ?? 0}/${f.desired}`,
+    // During a scale-down the Deployment may count a pod more than it is sized for, for a moment.
+    replicasSummary: `${Math.min(d?.status?.readyReplicas ?? 0, f.desired)}/${f.desired}`,
     selector: selectorString(md),
     endpoint: endpointOf(md),
   };

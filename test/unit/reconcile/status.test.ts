@@ -427,6 +427,22 @@ describe("computeStatus", function () {
       assert.equal(cond(o, "Scheduled", m).reason, "InsufficientGPU");
     });
 
+    it("stays Ready while the Deployment follows a scale the autoscaler decided (a scale is not a rollout)", function () {
+      // The autoscaler just asked for 4; the cached Deployment is still sized for 3, or has 4 pods for 3 replicas.
+      const up: Observed = { deployment: deployment({ replicas: 3, ready: 3 }), pods: [], conflicts: [], ...rev };
+      const m = autoscaled({ ...stable, desiredReplicas: 4 });
+      assert.deepEqual(
+        [cond(up, "Ready", m).status, cond(up, "Ready", m).message],
+        ["True", "3/4 replicas ready (autoscaled: 1 more on the way)"],
+      );
+      const down: Observed = { deployment: deployment({ replicas: 4, ready: 4 }), pods: [], conflicts: [], ...rev };
+      const d = autoscaled({ ...stable, desiredReplicas: 3 });
+      assert.deepEqual([cond(down, "Ready", d).status, cond(down, "Ready", d).message], ["True", "3/3 replicas ready"]);
+      assert.equal(computeStatus(d, down, now).status.replicasSummary, "3/3");
+      // A fixed size is the spec: until the Deployment has it, the object is not Ready.
+      assert.equal(cond(up, "Ready", md({ replicas: 4 })).status, "False");
+    });
+
     it("says the autoscaler acts, in its own words, and when it is capped at maxReplicas", function () {
       const o: Observed = { deployment: deployment({ replicas: 3, ready: 3 }), pods: [], conflicts: [], ...rev };
       const active = cond(o, "ScalingActive", autoscaled(stable));
