@@ -13,6 +13,7 @@ import {
   type ModelDeployment,
 } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
+import { installCrd } from "../../testbed/operator.ts";
 import { invalidCases, manifest, minimalSpec, minimalSpecDefaulted } from "../../unit/api/corpus.ts";
 
 const root = join(import.meta.dirname, "../../..");
@@ -24,18 +25,6 @@ const examples = readdirSync(examplesDir)
 
 /** Collapses whitespace, so text wrapped by kubectl explain compares with the schema's description. */
 const flat = (s: string): string => s.replace(/\s+/g, " ").trim();
-
-/**
- * Installs the CRD with plain client-side apply and waits until it is Established. Idempotent, and
- * the CRD is left installed: it is cluster-scoped state other suites use too.
- */
-async function installCrd(tb: Testbed): Promise<{ stdout: string }> {
-  const r = await tb.kubectl(["apply", "-f", crdFile]);
-  assert.equal(r.code, 0, r.stderr);
-  const ok = await tb.kubectl(["wait", "--for=condition=Established", `crd/${CRD_NAME}`, "--timeout=60s"]);
-  assert.equal(ok.code, 0, ok.stderr);
-  return r;
-}
 
 describe("the ModelDeployment CRD on a real API server", function () {
   let tb: Testbed;
