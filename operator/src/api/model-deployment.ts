@@ -4,14 +4,36 @@
  * and every rule that spans fields is a CEL rule with a message that says what to change.
  */
 import { Backends, CredentialKeys, Defaults, ModelFormats } from "../../../serving-image/src/contract.ts";
+import {
+  DIRECTORY_FORMATS,
+  DIRECTORY_URI,
+  JSON_FILE_URI,
+  MODEL_JSON_SOURCE_MESSAGE,
+  MODEL_URI_MAX_LENGTH,
+  MODEL_URI_RULES,
+  MODEL_VERSION_MAX_LENGTH,
+  MODEL_VERSION_MESSAGE,
+  MODEL_VERSION_PATTERN,
+  REMOTE_URI,
+  SAVED_MODEL_SOURCE_MESSAGE,
+  SERVED_NAME_MAX_LENGTH,
+  SERVED_NAME_MESSAGE,
+  SERVED_NAME_PATTERN,
+  isModelVersion,
+  isServedName,
+  matches,
+  modelSourceProblem,
+} from "../../../serving-image/src/grammar.ts";
 import { DNS1123_SUBDOMAIN_PATTERN } from "./names.ts";
 import {
   array,
+  celString,
   integer,
   map,
   number,
   object,
   opaqueObject,
+  patternRule,
   quantity,
   rule,
   string,
@@ -39,26 +61,8 @@ export const NativeBackends = [
   "tensorflow-gpu",
 ] as const satisfies readonly (typeof Backends)[number][];
 
-// URI grammar, kept in step with serving-image/src/fetch/uri.ts. Written without backslashes or quotes
-// so the same text is a valid CEL string literal, an RE2 pattern (API server) and an ECMAScript
-// pattern (runtime validator).
-const SCHEME_RE = "^(https?|s3|pvc|file)://";
-const HTTP_RE = "^https?://[^/?#]+";
-/** s3://<bucket>/<key>: S3 bucket naming (3-63 characters), and a key that names an object, not a prefix. */
-const S3_RE = "^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/(.*[^/])$";
-/** pvc://<claim>/<path>: the claim is a DNS-1123 label; the path is optional (the volume's root). */
-const PVC_RE = "^pvc://[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/.*)?$";
-/** A "." or ".." segment in a pvc path, which would leave the claim's directory. */
-const PVC_DOTS_RE = "^pvc://[^/]*/(.*/)?[.][.]?(/|$)";
-const FILE_RE = "^file:///.+";
-/** Sources fetch can copy a whole directory from (a SavedModel is a directory). */
-const DIRECTORY_RE = "^(pvc|file)://";
-/** Remote sources, which name single objects: a tfjs model there is its model.json. */
-const REMOTE_RE = "^(https?|s3)://";
-const JSON_FILE_RE = "[.]json([?#].*)?$";
-
-const re = (source: string): RegExp => new RegExp(source);
-const matches = (s: string, source: string): boolean => re(source).test(s);
+/** A CEL list literal of strings. */
+const celList = (items: readonly string[]): string => `[${items.map(celString).join(", ")}]`;
 
 const LABEL_VALUE_PATTERN = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
 
@@ -69,51 +73,9 @@ const uri = string(
     "same namespace, mounted read-only); file:///path (development only: a path on the node that runs the pod).",
   {
     minLength: 1,
-    maxLength: 2048,
-    pattern: "^[^\\s]+$",
-    rules: [
-      rule<string>({
-        rule: "!self.startsWith('gs://')",
-        message:
-          "gs:// is not supported: use s3://<bucket>/<key> with AWS_ENDPOINT_URL_S3=https://storage.googleapis.com " +
-          "and HMAC keys in the credentials Secret",
-        check: (s) => !s.startsWith("gs://"),
-      }),
-      rule<string>({
-        rule: `self.startsWith('gs://') || self.matches('${SCHEME_RE}')`,
-        message: "uri must start with https://, http://, s3://, pvc:// or file://",
-        check: (s) => s.startsWith("gs://") || matches(s, SCHEME_RE),
-      }),
-      rule<string>({
-        rule: `!self.matches('^https?://') || self.matches('${HTTP_RE}')`,
-        message: "http(s) URIs need a host: https://<host>/<path>/model.json",
-        check: (s) => !matches(s, "^https?://") || matches(s, HTTP_RE),
-      }),
-      rule<string>({
-        rule: `!self.startsWith('s3://') || self.matches('${S3_RE}')`,
-        message:
-          "s3 URIs are s3://<bucket>/<key>: a bucket of 3-63 lowercase letters, digits, '.' and '-', and a key " +
-          "naming an object (not a prefix ending in /)",
-        check: (s) => !s.startsWith("s3://") || matches(s, S3_RE),
-      }),
-      rule<string>({
-        rule: `!self.startsWith('pvc://') || self.matches('${PVC_RE}')`,
-        message:
-          "pvc URIs are pvc://<claim-name>/<path inside the volume>; the claim is a PersistentVolumeClaim in the " +
-          "same namespace, named by a DNS-1123 label",
-        check: (s) => !s.startsWith("pvc://") || matches(s, PVC_RE),
-      }),
-      rule<string>({
-        rule: `!self.matches('${PVC_DOTS_RE}')`,
-        message: "pvc URI paths must stay inside the volume: no '.' or '..' segments",
-        check: (s) => !matches(s, PVC_DOTS_RE),
-      }),
-      rule<string>({
-        rule: `!self.startsWith('file://') || self.matches('${FILE_RE}')`,
-        message: "file URIs are file:///<absolute path> (development only: the path is on the node that runs the pod)",
-        check: (s) => !s.startsWith("file://") || matches(s, FILE_RE),
-      }),
-    ],
+    maxLength: MODEL_URI_MAX_LENGTH,
+    // One rule per rule of the grammar fetch parses the URI with (serving-image/src/grammar.ts).
+    rules: MODEL_URI_RULES.map((r) => patternRule(r)),
   },
 );
 
@@ -134,13 +96,29 @@ const model = object(
       { pattern: "^[0-9a-f]{64}$", maxLength: 64 },
     ),
     servedName: string("Name clients use in /v1/models/{name} and /v2/models/{name}. Defaults to metadata.name.", {
-      pattern: "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
-      maxLength: 63,
+      maxLength: SERVED_NAME_MAX_LENGTH,
+      rules: [
+        rule<string>({
+          rule: `self.matches(${celString(SERVED_NAME_PATTERN)})`,
+          message: SERVED_NAME_MESSAGE,
+          check: isServedName,
+        }),
+      ],
     }),
-    version: string('Version reported by /v1 model status and /v2 model metadata, e.g. "3".', {
-      pattern: "^[A-Za-z0-9]([-A-Za-z0-9_.+]*[A-Za-z0-9])?$",
-      maxLength: 63,
-    }),
+    version: string(
+      'Version number (digits, e.g. "3") reported by /v1 model status and /v2 model metadata, which clients ' +
+        "may name in /v1/models/{name}/versions/{version}. Default 1.",
+      {
+        maxLength: MODEL_VERSION_MAX_LENGTH,
+        rules: [
+          rule<string>({
+            rule: `self.matches(${celString(MODEL_VERSION_PATTERN)})`,
+            message: MODEL_VERSION_MESSAGE,
+            check: isModelVersion,
+          }),
+        ],
+      },
+    ),
     credentialsSecretRef: object(
       "Secret in the same namespace with credentials for the model store. Keys read (each optional): " +
         `${Object.values(CredentialKeys).join(", ")} (HTTP_AUTHORIZATION is the Authorization header for http(s)). ` +
@@ -154,28 +132,27 @@ const model = object(
   {
     required: ["uri"],
     rules: [
-      rule<{ uri: string; format?: string }>({
-        rule: `self.format != 'tf-saved-model' || self.uri.matches('${DIRECTORY_RE}')`,
-        message:
-          "format tf-saved-model is a directory (saved_model.pb and variables/): use a pvc:// or file:// uri; " +
-          "http(s) and s3 uris name single files",
+      // The same two checks fetch makes with MAAS_MODEL_FORMAT (grammar.ts's modelSourceProblem).
+      rule<{ uri: string; format: string }>({
+        rule: `!(self.format in ${celList(DIRECTORY_FORMATS)}) || self.uri.matches(${celString(DIRECTORY_URI)})`,
+        message: SAVED_MODEL_SOURCE_MESSAGE,
         fieldPath: ".uri",
-        check: (m) => m.format !== "tf-saved-model" || matches(m.uri, DIRECTORY_RE),
+        check: (m) => modelSourceProblem(m.uri, m.format) !== SAVED_MODEL_SOURCE_MESSAGE,
       }),
-      rule<{ uri: string; format?: string }>({
-        rule: `self.format == 'tf-saved-model' || !self.uri.matches('${REMOTE_RE}') || self.uri.matches('${JSON_FILE_RE}')`,
-        message:
-          "http(s) and s3 uris of tfjs-graph and tfjs-layers models must name the model.json file; its weight " +
-          "files are fetched from beside it",
+      rule<{ uri: string; format: string }>({
+        rule:
+          `self.format in ${celList(DIRECTORY_FORMATS)} || !self.uri.matches(${celString(REMOTE_URI)}) || ` +
+          `self.uri.matches(${celString(JSON_FILE_URI)})`,
+        message: MODEL_JSON_SOURCE_MESSAGE,
         fieldPath: ".uri",
-        check: (m) => m.format === "tf-saved-model" || !matches(m.uri, REMOTE_RE) || matches(m.uri, JSON_FILE_RE),
+        check: (m) => modelSourceProblem(m.uri, m.format) !== MODEL_JSON_SOURCE_MESSAGE,
       }),
       rule<{ uri: string; credentialsSecretRef?: unknown }>({
-        rule: "!has(self.credentialsSecretRef) || !self.uri.matches('^(pvc|file)://')",
+        rule: `!has(self.credentialsSecretRef) || !self.uri.matches(${celString(DIRECTORY_URI)})`,
         message: "credentialsSecretRef is for s3 and http(s) model stores; pvc:// and file:// uris need none",
         fieldPath: ".credentialsSecretRef",
         reason: "FieldValueForbidden",
-        check: (m) => m.credentialsSecretRef === undefined || !matches(m.uri, "^(pvc|file)://"),
+        check: (m) => m.credentialsSecretRef === undefined || !matches(m.uri, DIRECTORY_URI),
       }),
     ],
   },

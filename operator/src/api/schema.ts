@@ -12,6 +12,8 @@
  * runtime validation, CRD.
  */
 
+import { satisfies, type PatternRule } from "../../../serving-image/src/grammar.ts";
+
 /** Phantom marker: never present at runtime, only carries the TypeScript type of a node. */
 declare const typeTag: unique symbol;
 
@@ -238,6 +240,29 @@ export function array<T>(description: string, items: Schema<T>, opts: ArrayOptio
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- callers pass S explicitly
 export function rule<S>(spec: Omit<Rule, "check"> & { check: (self: S) => boolean }): Rule {
   return spec;
+}
+
+/** A CEL string literal that holds `text` exactly: backslashes and single quotes escaped. */
+export function celString(text: string): string {
+  return `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+}
+
+/**
+ * The CEL rule for a grammar rule over a string node (see serving-image/src/grammar.ts): the API
+ * server runs its patterns with RE2, the runtime validator and the serving image with the same text
+ * in JavaScript.
+ */
+export function patternRule(p: PatternRule, extra: Pick<Rule, "fieldPath" | "reason"> = {}): Rule {
+  const tests: string[] = [];
+  if (p.require !== undefined) tests.push(`self.matches(${celString(p.require)})`);
+  if (p.forbid !== undefined) tests.push(`!self.matches(${celString(p.forbid)})`);
+  const body = tests.join(" && ");
+  return rule<string>({
+    rule: p.when === undefined ? body : `!self.matches(${celString(p.when)}) || (${body})`,
+    message: p.message,
+    ...extra,
+    check: (v) => satisfies(p, v),
+  });
 }
 
 /**

@@ -341,6 +341,57 @@ export const invalidCases: readonly InvalidCase[] = [
     field: "spec.autoscaling.targetRPS",
     manifest: withAutoscaling({ targetRPS: 5 }),
   },
+  // What the CRD used to accept and the pod then refused (issue 9: admission equals run time).
+  {
+    what: "a uri with a non-ASCII space (U+00A0), which RE2's \\s does not match",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/m\u00a0x/model.json" }) }),
+  },
+  {
+    what: "a uri with a backslash",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/m\\x/model.json" }) }),
+  },
+  {
+    what: "a uri with a broken percent-encoding",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/m/%ZZ/model.json" }) }),
+  },
+  {
+    what: "credentials in the uri",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://reader:secret@models.example.com/m/model.json" }) }),
+  },
+  {
+    what: "a port out of range",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com:65536/m/model.json" }) }),
+  },
+  {
+    what: "an https path with an empty segment",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "https://models.example.com/m//model.json" }) }),
+  },
+  {
+    what: "a percent-encoded .. in a pvc path",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "pvc://models/%2e%2e/etc/model.json" }) }),
+  },
+  {
+    what: "a file uri with a host",
+    field: "spec.model.uri",
+    manifest: manifest({ model: model({ uri: "file://localhost/srv/m/model.json" }) }),
+  },
+  {
+    what: "a version the serving image cannot parse (v3)",
+    field: "spec.model.version",
+    manifest: manifest({ model: model({ version: "v3" }) }),
+  },
+  {
+    what: "a served name with a non-ASCII letter",
+    field: "spec.model.servedName",
+    manifest: manifest({ model: model({ servedName: "modèle" }) }),
+  },
   // Names that do not fit the derived children.
   {
     what: "a name longer than 46 characters",
