@@ -24,12 +24,17 @@ import {
   matches,
   modelSourceProblem,
 } from "../../../serving-image/src/grammar.ts";
-import { DNS1123_SUBDOMAIN_PATTERN } from "./names.ts";
+import { NON_EMPTY_LABEL_VALUE_PATTERN, labelKey, labelMap, labelValue } from "./label-syntax.ts";
+import {
+  DNS1123_SUBDOMAIN_PATTERN,
+  GPU_PRODUCT_LABEL,
+  IMAGE_NAME_LENGTH_PATTERN,
+  IMAGE_REFERENCE_PATTERN,
+} from "./names.ts";
 import {
   array,
   celString,
   integer,
-  map,
   number,
   object,
   opaqueObject,
@@ -38,6 +43,7 @@ import {
   rule,
   string,
   stringEnum,
+  wholeQuantityRule,
   type Static,
 } from "./schema.ts";
 
@@ -64,7 +70,8 @@ export const NativeBackends = [
 /** A CEL list literal of strings. */
 const celList = (items: readonly string[]): string => `[${items.map(celString).join(", ")}]`;
 
-const LABEL_VALUE_PATTERN = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+/** A character PromQL does not skip as whitespace (its lexer skips space, tab, newline and carriage return). */
+const PROMQL_NON_SPACE = "[^ \\t\\n\\r]";
 
 const uri = string(
   "Where the model is. https://host/path/model.json or http:// (a tfjs model.json; its weight files are fetched " +
@@ -168,7 +175,7 @@ const gpu = object(
     product: string(
       "GPU model, as in the node label nvidia.com/gpu.product (e.g. NVIDIA-H100-80GB-HBM3). " +
         "The pods then run only on nodes with that label value. Needs count >= 1.",
-      { pattern: LABEL_VALUE_PATTERN, maxLength: 63 },
+      { pattern: NON_EMPTY_LABEL_VALUE_PATTERN, maxLength: 63 },
     ),
   },
   {
@@ -197,7 +204,15 @@ const resources = object(
       'Memory request and limit of the serving container, e.g. "4Gi". Must hold the model and a full queue.',
       "memory",
       "4Gi or 512Mi",
-      { default: "2Gi" },
+      {
+        default: "2Gi",
+        rules: [
+          wholeQuantityRule(
+            "memory must be a whole number of bytes, at most 32Ti: 4Gi, 1536Mi or 1.5Gi, not 512m " +
+              "(m, u and n are thousandths, millionths and billionths of a byte)",
+          ),
+        ],
+      },
     ),
     gpu,
   },
@@ -207,9 +222,11 @@ const resources = object(
 const toleration = object(
   "A toleration added to the serving pods, as in a Pod spec.",
   {
-    key: string("Taint key to tolerate; empty with operator Exists tolerates every taint.", { maxLength: 316 }),
+    key: labelKey("Taint key to tolerate; empty with operator Exists tolerates every taint.", "key", {
+      emptyOk: true,
+    }),
     operator: stringEnum("Equal (key and value must match) or Exists (any value).", ["Equal", "Exists"] as const),
-    value: string("Taint value to match with operator Equal.", { maxLength: 63 }),
+    value: labelValue("Taint value to match with operator Equal (a label value)."),
     effect: stringEnum("Taint effect to tolerate; empty tolerates all effects.", [
       "NoSchedule",
       "PreferNoSchedule",
@@ -222,11 +239,11 @@ const toleration = object(
   {
     rules: [
       rule<{ operator?: string; value?: string }>({
-        rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value)",
+        rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
         message: "a toleration with operator Exists matches any value; remove value",
         fieldPath: ".value",
         reason: "FieldValueForbidden",
-        check: (t) => t.operator !== "Exists" || t.value === undefined,
+        check: (t) => t.operator !== "Exists" || t.value === undefined || t.value === "",
       }),
       rule<{ key?: string; operator?: string }>({
         rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
@@ -246,26 +263,8 @@ const toleration = object(
   },
 );
 
-/** A label key: an optional DNS-subdomain prefix and "/", then a name of letters, digits, "-", "_" and ".". */
-const LABEL_KEY_PATTERN =
-  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
-
 const scheduling = object("Where the serving pods may run, in addition to the GPU product selector.", {
-  nodeSelector: map(
-    "Node labels the pods require, as in a Pod spec.",
-    string("Label value.", { maxLength: 63, pattern: "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$" }),
-    {
-      maxProperties: 32,
-      rules: [
-        rule<Record<string, string>>({
-          rule: `self.all(k, size(k) <= 316 && k.matches('${LABEL_KEY_PATTERN}'))`,
-          message: "nodeSelector keys must be label keys: [prefix/]name, e.g. nvidia.com/gpu.product or disktype",
-          reason: "FieldValueInvalid",
-          check: (m) => Object.keys(m).every((k) => k.length <= 316 && new RegExp(LABEL_KEY_PATTERN).test(k)),
-        }),
-      ],
-    },
-  ),
+  nodeSelector: labelMap("Node labels the pods require, as in a Pod spec (e.g. disktype: ssd).", "nodeSelector", 32),
   tolerations: array("Tolerations added to the serving pods.", toleration, { maxItems: 32, listType: "atomic" }),
   affinity: opaqueObject(
     "Pod affinity, anti-affinity and node affinity, exactly as in a Pod spec (core/v1 Affinity); " +
@@ -336,7 +335,18 @@ const metric = object(
       "PromQL for type PromQL only. Must return one sample: the current value averaged per replica " +
         "(desired replicas = ceil(current replicas x value / target)). $namespace and $deployment are replaced " +
         "by this object's namespace and name.",
-      { minLength: 1, maxLength: 4096 },
+      {
+        minLength: 1,
+        maxLength: 4096,
+        rules: [
+          rule<string>({
+            // PromQL skips exactly these four characters as whitespace; a query of nothing else is empty.
+            rule: `self.matches(${celString(PROMQL_NON_SPACE)})`,
+            message: "query must be a PromQL expression, not only whitespace",
+            check: (q) => matches(q, PROMQL_NON_SPACE),
+          }),
+        ],
+      },
     ),
   },
   {
@@ -435,9 +445,10 @@ const autoscaling = object(
 
 interface SpecShape {
   model: { format?: string };
+  scheduling?: { nodeSelector?: Record<string, string> };
   replicas?: number;
   autoscaling?: unknown;
-  resources?: { gpu?: { count?: number } };
+  resources?: { gpu?: { count?: number; product?: string } };
   serving?: { backend?: string };
 }
 
@@ -455,11 +466,25 @@ export const specSchema = object(
     scheduling,
     serving,
     autoscaling,
-    image: string("Serving image override; by default the image matching the operator's version.", {
-      pattern: "^[^\\s]+$",
-      minLength: 1,
-      maxLength: 512,
-    }),
+    image: string(
+      "Serving image override, a container image reference ([registry[:port]/]path[:tag][@digest]); by default " +
+        "the image matching the operator's version.",
+      {
+        minLength: 1,
+        maxLength: 512,
+        rules: [
+          rule<string>({
+            rule:
+              `self.matches(${celString(IMAGE_REFERENCE_PATTERN)}) && ` +
+              `self.matches(${celString(IMAGE_NAME_LENGTH_PATTERN)})`,
+            message:
+              "image must be a container image reference: [registry[:port]/]path[:tag][@sha256:<hex>], the path " +
+              "in lowercase, the name before the tag at most 255 characters",
+            check: (i) => matches(i, IMAGE_REFERENCE_PATTERN) && matches(i, IMAGE_NAME_LENGTH_PATTERN),
+          }),
+        ],
+      },
+    ),
   },
   {
     required: ["model"],
@@ -477,6 +502,22 @@ export const specSchema = object(
         message: "backend tensorflow-gpu needs resources.gpu.count of at least 1",
         fieldPath: ".serving.backend",
         check: (s) => s.serving?.backend !== "tensorflow-gpu" || (s.resources?.gpu?.count ?? 0) >= 1,
+      }),
+      rule<SpecShape>({
+        // The operator adds this selector itself; a different value in nodeSelector would be overridden.
+        rule:
+          "!has(self.resources.gpu) || !has(self.resources.gpu.product) || !has(self.scheduling) || " +
+          `!has(self.scheduling.nodeSelector) || !(${celString(GPU_PRODUCT_LABEL)} in self.scheduling.nodeSelector) || ` +
+          `self.scheduling.nodeSelector[${celString(GPU_PRODUCT_LABEL)}] == self.resources.gpu.product`,
+        message:
+          `scheduling.nodeSelector["${GPU_PRODUCT_LABEL}"] contradicts resources.gpu.product, which selects ` +
+          "that label itself: remove it from nodeSelector or make the two equal",
+        fieldPath: ".scheduling.nodeSelector",
+        check: (s) => {
+          const product = s.resources?.gpu?.product;
+          const selected = s.scheduling?.nodeSelector?.[GPU_PRODUCT_LABEL];
+          return product === undefined || selected === undefined || selected === product;
+        },
       }),
       rule<SpecShape>({
         rule: "self.model.format != 'tf-saved-model' || self.serving.backend in ['auto', 'tensorflow', 'tensorflow-gpu']",

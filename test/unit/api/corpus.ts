@@ -13,6 +13,20 @@ export function manifest(spec: Json, name = "corpus"): Json {
 }
 
 const model = (m: Json = {}): Json => ({ uri: URI, ...m });
+const withScheduling = (scheduling: Json, spec: Json = {}): Json => manifest({ model: model(), ...spec, scheduling });
+
+/** A label key whose DNS-subdomain prefix has exactly `length` characters. */
+export function prefixedKey(length: number, name = "gpu"): string {
+  const labels: string[] = [];
+  let left = length;
+  while (left > 0) {
+    const n = Math.min(63, left === 64 ? 62 : left);
+    labels.push("a".repeat(n));
+    left -= n + (left - n > 0 ? 1 : 0);
+  }
+  return `${labels.join(".")}/${name}`;
+}
+
 const withAutoscaling = (a: Json, metric: Json = {}): Json =>
   manifest({ model: model(), autoscaling: { maxReplicas: 4, ...a, metric: { target: 10, ...metric } } });
 
@@ -391,6 +405,64 @@ export const invalidCases: readonly InvalidCase[] = [
     what: "a served name with a non-ASCII letter",
     field: "spec.model.servedName",
     manifest: manifest({ model: model({ servedName: "modèle" }) }),
+  },
+  {
+    what: "memory in thousandths of a byte (512m)",
+    field: "spec.resources.memory",
+    manifest: manifest({ model: model(), resources: { memory: "512m" } }),
+  },
+  {
+    what: "memory above 32Ti",
+    field: "spec.resources.memory",
+    manifest: manifest({ model: model(), resources: { memory: "33Ti" } }),
+  },
+  {
+    what: "a cpu quantity without a number (m)",
+    field: "spec.resources.cpu",
+    manifest: manifest({ model: model(), resources: { cpu: "m" } }),
+  },
+  {
+    what: "a toleration key that is not a label key",
+    field: "spec.scheduling.tolerations[0].key",
+    manifest: withScheduling({ tolerations: [{ key: "gpu type", operator: "Exists" }] }),
+  },
+  {
+    what: "a toleration value that is not a label value",
+    field: "spec.scheduling.tolerations[0].value",
+    manifest: withScheduling({ tolerations: [{ key: "gpu", operator: "Equal", value: "a/b" }] }),
+  },
+  {
+    what: "a nodeSelector key with a prefix of 254 characters",
+    field: "spec.scheduling.nodeSelector",
+    manifest: withScheduling({ nodeSelector: { [prefixedKey(254)]: "x" } }),
+  },
+  {
+    what: "a nodeSelector key with a name of 64 characters",
+    field: "spec.scheduling.nodeSelector",
+    manifest: withScheduling({ nodeSelector: { [`example.com/${"n".repeat(64)}`]: "x" } }),
+  },
+  {
+    what: "a nodeSelector on nvidia.com/gpu.product that contradicts resources.gpu.product",
+    field: "spec.scheduling.nodeSelector",
+    manifest: withScheduling(
+      { nodeSelector: { "nvidia.com/gpu.product": "NVIDIA-A10G" } },
+      { resources: { gpu: { count: 1, product: "NVIDIA-H100-80GB-HBM3" } } },
+    ),
+  },
+  {
+    what: "a PromQL query of only whitespace",
+    field: "spec.autoscaling.metric.query",
+    manifest: withAutoscaling({}, { type: "PromQL", query: " \t\n" }),
+  },
+  {
+    what: "an image with a non-ASCII space",
+    field: "spec.image",
+    manifest: manifest({ model: model(), image: "registry.example.com/maas-serving:0.1.0\u00a0" }),
+  },
+  {
+    what: "an image with an uppercase path",
+    field: "spec.image",
+    manifest: manifest({ model: model(), image: "registry.example.com/MaaS/serving:0.1.0" }),
   },
   // Names that do not fit the derived children.
   {
