@@ -24,6 +24,7 @@ import {
   matches,
   modelSourceProblem,
 } from "../../../serving-image/src/grammar.ts";
+import { affinity } from "./affinity.ts";
 import { NON_EMPTY_LABEL_VALUE_PATTERN, labelKey, labelMap, labelValue } from "./label-syntax.ts";
 import {
   DNS1123_SUBDOMAIN_PATTERN,
@@ -37,7 +38,6 @@ import {
   integer,
   number,
   object,
-  opaqueObject,
   patternRule,
   quantity,
   rule,
@@ -266,10 +266,7 @@ const toleration = object(
 const scheduling = object("Where the serving pods may run, in addition to the GPU product selector.", {
   nodeSelector: labelMap("Node labels the pods require, as in a Pod spec (e.g. disktype: ssd).", "nodeSelector", 32),
   tolerations: array("Tolerations added to the serving pods.", toleration, { maxItems: 32, listType: "atomic" }),
-  affinity: opaqueObject(
-    "Pod affinity, anti-affinity and node affinity, exactly as in a Pod spec (core/v1 Affinity); " +
-      "checked by the API server when the Deployment's pods are created.",
-  ),
+  affinity,
   priorityClassName: string("PriorityClass of the serving pods.", {
     pattern: DNS1123_SUBDOMAIN_PATTERN,
     maxLength: 253,

@@ -32,6 +32,9 @@ export const DNS1123_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z
  */
 export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 
+/** A DNS-1123 label: what a namespace name must be. */
+export const DNS1123_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
 const IMAGE_DOMAIN_COMPONENT = "[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?";
 const IMAGE_PATH_COMPONENT = "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*";
 const IMAGE_TAG = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";

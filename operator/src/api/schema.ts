@@ -247,11 +247,6 @@ export function map<V>(
   return node(p, opts.rules, { additionalProperties: values });
 }
 
-/** An object the API server stores as given (e.g. a Pod affinity), kept opaque to keep the CRD small. */
-export function opaqueObject(description: string): Schema<Record<string, unknown>> {
-  return node({ type: "object", description, "x-kubernetes-preserve-unknown-fields": true }, []);
-}
-
 interface ArrayOptions extends Common<unknown[]> {
   maxItems: number;
   minItems?: number;

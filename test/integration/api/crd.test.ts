@@ -14,7 +14,13 @@ import {
 } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { installCrd } from "../../testbed/operator.ts";
-import { invalidCases, manifest, minimalSpec, minimalSpecDefaulted } from "../../unit/api/corpus.ts";
+import {
+  CRD_ANNOTATION_BUDGET_BYTES,
+  invalidCases,
+  manifest,
+  minimalSpec,
+  minimalSpecDefaulted,
+} from "../../unit/api/corpus.ts";
 
 const root = join(import.meta.dirname, "../../..");
 const crdFile = join(root, "crds/maas.dev_modeldeployments.yaml");
@@ -68,7 +74,7 @@ describe("the ModelDeployment CRD on a real API server", function () {
       `      CRD file ${file} bytes; last-applied annotation ${Buffer.byteLength(annotation)} bytes (limit 262144)`,
     );
     assert.ok(annotation.length > 0, "client-side apply leaves the last-applied annotation");
-    assert.ok(Buffer.byteLength(annotation) < 64 * 1024);
+    assert.ok(Buffer.byteLength(annotation) < CRD_ANNOTATION_BUDGET_BYTES);
     const conditions = Object.fromEntries(crd.status.conditions.map((c) => [c.type, c.status]));
     assert.equal(conditions.Established, "True");
     assert.equal(conditions.NamesAccepted, "True");

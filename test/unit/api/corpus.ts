@@ -5,6 +5,13 @@
 
 type Json = Record<string, unknown>;
 
+/**
+ * The most the CRD may take as kubectl's last-applied annotation: half of the API server's 256 KiB
+ * annotation limit, so client-side apply keeps working with room to grow. (The full core/v1 Affinity
+ * schema is most of it: a structural schema has no $ref, so its pod affinity term appears four times.)
+ */
+export const CRD_ANNOTATION_BUDGET_BYTES = 128 * 1024;
+
 const URI = "https://models.example.com/m/model.json";
 
 /** A valid ModelDeployment with `spec` (and optionally `name`) replaced. */
@@ -14,6 +21,7 @@ export function manifest(spec: Json, name = "corpus"): Json {
 
 const model = (m: Json = {}): Json => ({ uri: URI, ...m });
 const withScheduling = (scheduling: Json, spec: Json = {}): Json => manifest({ model: model(), ...spec, scheduling });
+const withAffinity = (affinity: Json): Json => withScheduling({ affinity });
 
 /** A label key whose DNS-subdomain prefix has exactly `length` characters. */
 export function prefixedKey(length: number, name = "gpu"): string {
@@ -27,6 +35,26 @@ export function prefixedKey(length: number, name = "gpu"): string {
   return `${labels.join(".")}/${name}`;
 }
 
+const NODE_TERMS = "spec.scheduling.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
+const NODE_PREFERRED = "spec.scheduling.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution";
+const POD_TERMS = "spec.scheduling.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution";
+const ANTI_PREFERRED = "spec.scheduling.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution";
+/** Node affinity with one required term of one requirement. */
+const nodeRequirement = (requirement: Json): Json =>
+  withAffinity({
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [requirement] }] },
+    },
+  });
+/** Pod affinity with one required term: every pod on the same node, unless `term` says otherwise. */
+const podTerm = (term: Json): Json =>
+  withAffinity({
+    podAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { topologyKey: "kubernetes.io/hostname", labelSelector: {}, ...term },
+      ],
+    },
+  });
 const withAutoscaling = (a: Json, metric: Json = {}): Json =>
   manifest({ model: model(), autoscaling: { maxReplicas: 4, ...a, metric: { target: 10, ...metric } } });
 
@@ -463,6 +491,153 @@ export const invalidCases: readonly InvalidCase[] = [
     what: "an image with an uppercase path",
     field: "spec.image",
     manifest: manifest({ model: model(), image: "registry.example.com/MaaS/serving:0.1.0" }),
+  },
+  // Affinity, with core/v1's schema and the API server's Pod checks.
+  {
+    what: "a typo in affinity (nodeAfinity)",
+    field: "spec.scheduling.affinity.nodeAfinity",
+    manifest: withAffinity({ nodeAfinity: {} }),
+  },
+  {
+    what: "required node affinity without nodeSelectorTerms",
+    field: `${NODE_TERMS}.nodeSelectorTerms`,
+    manifest: withAffinity({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: {} } }),
+  },
+  {
+    what: "required node affinity with no terms",
+    field: `${NODE_TERMS}.nodeSelectorTerms`,
+    manifest: withAffinity({
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } },
+    }),
+  },
+  {
+    what: "a node selector requirement with an unknown operator",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchExpressions[0].operator`,
+    manifest: nodeRequirement({ key: "disktype", operator: "Equals", values: ["ssd"] }),
+  },
+  {
+    what: "a node selector requirement In without values",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchExpressions[0].values`,
+    manifest: nodeRequirement({ key: "disktype", operator: "In" }),
+  },
+  {
+    what: "a node selector requirement Exists with values",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchExpressions[0].values`,
+    manifest: nodeRequirement({ key: "disktype", operator: "Exists", values: ["ssd"] }),
+  },
+  {
+    what: "a node selector requirement Gt with a value that is not an integer",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchExpressions[0].values`,
+    manifest: nodeRequirement({ key: "gpu-count", operator: "Gt", values: ["four"] }),
+  },
+  {
+    what: "a node selector requirement whose key is not a label key",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchExpressions[0].key`,
+    manifest: nodeRequirement({ key: "disk type", operator: "Exists" }),
+  },
+  {
+    what: "a node selector requirement value that is not a label value",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchExpressions[0].values[0]`,
+    manifest: nodeRequirement({ key: "disktype", operator: "In", values: ["fast ssd"] }),
+  },
+  {
+    what: "a matchFields key other than metadata.name",
+    field: `${NODE_TERMS}.nodeSelectorTerms[0].matchFields[0].key`,
+    manifest: withAffinity({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchFields: [{ key: "metadata.namespace", operator: "In", values: ["x"] }] }],
+        },
+      },
+    }),
+  },
+  {
+    what: "a preferred node term with weight 0",
+    field: `${NODE_PREFERRED}[0].weight`,
+    manifest: withAffinity({
+      nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 0, preference: {} }] },
+    }),
+  },
+  {
+    what: "a preferred node term with weight 101",
+    field: `${NODE_PREFERRED}[0].weight`,
+    manifest: withAffinity({
+      nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 101, preference: {} }] },
+    }),
+  },
+  {
+    what: "a preferred node term without preference",
+    field: `${NODE_PREFERRED}[0].preference`,
+    manifest: withAffinity({ nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 5 }] } }),
+  },
+  {
+    what: "a pod affinity term without topologyKey",
+    field: `${POD_TERMS}[0].topologyKey`,
+    manifest: withAffinity({
+      podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] },
+    }),
+  },
+  {
+    what: "a topologyKey that is not a label key",
+    field: `${POD_TERMS}[0].topologyKey`,
+    manifest: podTerm({ topologyKey: "topology.kubernetes.io/zone/x" }),
+  },
+  {
+    what: "a pod affinity namespace that is not a namespace name",
+    field: `${POD_TERMS}[0].namespaces[0]`,
+    manifest: podTerm({ namespaces: ["Team_A"] }),
+  },
+  {
+    what: "a label selector value that is not a label value",
+    field: `${POD_TERMS}[0].labelSelector.matchExpressions[0].values[0]`,
+    manifest: podTerm({ labelSelector: { matchExpressions: [{ key: "app", operator: "In", values: ["a b"] }] } }),
+  },
+  {
+    what: "a label selector requirement NotIn without values",
+    field: `${POD_TERMS}[0].labelSelector.matchExpressions[0].values`,
+    manifest: podTerm({ labelSelector: { matchExpressions: [{ key: "app", operator: "NotIn" }] } }),
+  },
+  {
+    what: "a label selector requirement DoesNotExist with values",
+    field: `${POD_TERMS}[0].labelSelector.matchExpressions[0].values`,
+    manifest: podTerm({
+      labelSelector: { matchExpressions: [{ key: "app", operator: "DoesNotExist", values: ["x"] }] },
+    }),
+  },
+  {
+    what: "a matchLabels key that is not a label key",
+    field: `${POD_TERMS}[0].labelSelector.matchLabels`,
+    manifest: podTerm({ labelSelector: { matchLabels: { "-app": "x" } } }),
+  },
+  {
+    what: "a pod affinity term without labelSelector (it would match no pod)",
+    field: `${POD_TERMS}[0].labelSelector`,
+    manifest: podTerm({ matchLabelKeys: ["app"], labelSelector: undefined }),
+  },
+  {
+    what: "a key in both matchLabelKeys and mismatchLabelKeys",
+    field: `${POD_TERMS}[0].matchLabelKeys`,
+    manifest: podTerm({ labelSelector: {}, matchLabelKeys: ["app"], mismatchLabelKeys: ["app"] }),
+  },
+  {
+    what: "matchLabelKeys repeating a key of the labelSelector",
+    field: `${POD_TERMS}[0].labelSelector`,
+    manifest: podTerm({ labelSelector: { matchLabels: { app: "x" } }, matchLabelKeys: ["app"] }),
+  },
+  {
+    what: "a matchLabelKeys entry that is not a label key",
+    field: `${POD_TERMS}[0].matchLabelKeys[0]`,
+    manifest: podTerm({ labelSelector: {}, matchLabelKeys: ["a/b/c"] }),
+  },
+  {
+    what: "a mismatchLabelKeys entry that is not a label key",
+    field: `${POD_TERMS}[0].mismatchLabelKeys[0]`,
+    manifest: podTerm({ labelSelector: {}, mismatchLabelKeys: ["_app"] }),
+  },
+  {
+    what: "a weighted pod anti-affinity term without podAffinityTerm",
+    field: `${ANTI_PREFERRED}[0].podAffinityTerm`,
+    manifest: withAffinity({ podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10 }] } }),
   },
   // Names that do not fit the derived children.
   {
