@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { readServeConfig } from "../../../serving-image/src/config.ts";
 import { Env } from "../../../serving-image/src/contract.ts";
 import { modelUriProblem } from "../../../serving-image/src/grammar.ts";
+import { parseModelUri } from "../../../serving-image/src/fetch/uri.ts";
+import { admissionCases } from "../api/admission-cases.ts";
 
 const hex = (b: number): string => `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
 const decodes = (s: string): boolean => {
@@ -47,6 +49,28 @@ describe("the model URI grammar (serving-image/src/grammar.ts)", () => {
       }
     }
     assert.deepEqual(wrong, []);
+  });
+
+  it("admits only http(s) URIs whose path, query and fragment WHATWG URL keeps as written (a generated case each)", () => {
+    const rewritten: string[] = [];
+    for (const c of admissionCases()) {
+      const uri = (c.manifest.spec as { model: { uri: string } }).model.uri;
+      if (!/^https?:/.test(uri) || modelUriProblem(uri) !== undefined) continue;
+      const url = new URL(uri);
+      // The host may be written canonically ([::ffff:a00:7], no :80); the rest is the request's path.
+      // URL percent-encodes ' in a query, which names the same thing.
+      const afterHost = (u: string): string => u.replace(/^https?:\/\/[^/?#]*/, "");
+      if (afterHost(url.href).replaceAll("%27", "'") !== afterHost(uri)) rewritten.push(`${uri} → ${url.href}`);
+    }
+    assert.deepEqual(rewritten, []);
+  });
+
+  it("parses every URI it admits, and refuses every URI it does not (a generated case each)", () => {
+    for (const c of admissionCases()) {
+      const uri = (c.manifest.spec as { model: { uri?: string } }).model.uri ?? "";
+      if (modelUriProblem(uri) === undefined) assert.doesNotThrow(() => parseModelUri(uri), uri);
+      else assert.throws(() => parseModelUri(uri), uri);
+    }
   });
 });
 
