@@ -20,7 +20,6 @@ export {
   MetricTypes,
   NativeBackends,
   NativeOnlyFormats,
-  UriSchemes,
   specSchema,
   statusSchema,
   type AutoscalingMode,
@@ -37,7 +36,6 @@ export {
   type Scheduling,
   type Serving,
   type Toleration,
-  type UriScheme,
 } from "./model-deployment.ts";
 export {
   ConditionStatuses,

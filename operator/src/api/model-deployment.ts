@@ -47,14 +47,6 @@ import {
   type Static,
 } from "./schema.ts";
 
-/**
- * URI schemes a model can come from (what the image's fetch step supports); `file` reads the node's
- * filesystem and is meant for development. gs:// is refused with a hint: fetch reaches GCS through its
- * S3-compatible XML API instead.
- */
-export const UriSchemes = ["https", "http", "s3", "pvc", "file"] as const;
-export type UriScheme = (typeof UriSchemes)[number];
-
 /** Metric types the autoscaler understands; for all but PromQL the operator writes the query. */
 export const MetricTypes = ["RequestsPerSecond", "Concurrency", "LatencyP95", "PromQL"] as const;
 export type MetricType = (typeof MetricTypes)[number];

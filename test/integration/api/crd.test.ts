@@ -149,6 +149,22 @@ describe("the ModelDeployment CRD on a real API server", function () {
     assert.match(flat(r.stdout), /Name of the Secret\./);
   });
 
+  it("explains scheduling.affinity field by field, with Kubernetes' required fields", async () => {
+    const r = await tb.kubectl([
+      "explain",
+      "md.spec.scheduling.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution.podAffinityTerm",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = flat(r.stdout);
+    for (const field of [
+      "labelSelector <Object> -required-",
+      "topologyKey <string> -required-",
+      "namespaces <[]string>",
+    ]) {
+      assert.ok(text.includes(field), `${field} missing:\n${r.stdout}`);
+    }
+  });
+
   it("applies defaults on the server: a minimal object reads back with format, resources and serving filled in", async () => {
     const r = await kubectlApply(manifest(minimalSpec, "defaults"));
     assert.equal(r.code, 0, r.stderr);
