@@ -24,7 +24,7 @@ export function classifyChild(md: ModelDeployment, desired: object, observed: Ch
 }
 
 /**
- * Quantities are compared by value: the API server rewrites "0.5" as "500m", "1e3" as "1k", "1000m"
+ * Quantities are compared by value: the API server rewrites "0.5" as "500m", "1e4" as "10e3", "1000m"
  * as "1" and "1.5Gi" as "1536Mi", and rounds what a resource list holds up to a multiple of 1m
  * ("100u" becomes "1m"). Read with its own grammar (api/quantity.ts) and rounded the same way, so no
  * spelling it accepts ("1e3", "100u", ".5", "+1", "1.") looks like drift forever.
