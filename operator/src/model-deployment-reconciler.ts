@@ -6,20 +6,20 @@
  * only hold objects with our managed-by label).
  */
 import type { KubernetesObject, V1Deployment, V1Pod, V1Service } from "@kubernetes/client-node";
-import { API_VERSION, KIND, type ModelDeployment } from "./api/index.ts";
+import type { ModelDeployment } from "./api/index.ts";
 import { applyObject, applyStatus, type ApplyObject } from "./controller/apply.ts";
 import type { Clock } from "./controller/clock.ts";
-import { ApiError, isNotFound } from "./controller/errors.ts";
+import { ApiError, TemporaryError, isNotFound } from "./controller/errors.ts";
 import type { EventRecorder } from "./controller/events.ts";
 import type { Informer } from "./controller/informer.ts";
 import type { KubeClient } from "./controller/kube-client.ts";
 import type { Logger } from "./controller/log.ts";
 import { done, requeueAfter, type ObjectKey, type ReconcileResult, type Reconciler } from "./controller/reconciler.ts";
 import { Resources, objectPath, type Resource } from "./controller/resources.ts";
-import { classifyChild } from "./reconcile/classify.ts";
-import { desiredDeployment, type OperatorSettings } from "./reconcile/desired-deployment.ts";
+import { DESIRED_HASH_DRIFT, classifyChild, withDesiredHash } from "./reconcile/classify.ts";
+import { desiredDeployment, templateHashOf, type OperatorSettings } from "./reconcile/desired-deployment.ts";
 import { desiredService } from "./reconcile/desired-service.ts";
-import { selectorLabels } from "./reconcile/labels.ts";
+import { eventRegarding, selectorLabels } from "./reconcile/labels.ts";
 import { computeStatus, statusChanged, type ApplyError, type ChildConflict } from "./reconcile/status.ts";
 
 /**
@@ -39,6 +39,8 @@ export interface ModelDeploymentReconcilerOptions {
   log: Logger;
   clock: Clock;
   conflictRecheckMs?: number;
+  /** Whether this operator runs the autoscaler (status says so on autoscaled objects). */
+  autoscalerEnabled: boolean;
 }
 
 interface ChildOutcome<T> {
@@ -61,24 +63,39 @@ export class ModelDeploymentReconciler implements Reconciler {
     // Gone or going: owner references let the garbage collector remove the children.
     if (!md || md.metadata.deletionTimestamp) return done;
 
+    const desired = desiredDeployment(md, this.#o.settings);
     // The two children are independent: applying them concurrently halves a new object's latency.
     const [deployment, service] = await Promise.all([
-      this.#child(md, Resources.Deployment, desiredDeployment(md, this.#o.settings), this.#o.deployments, signal),
-      this.#child(md, Resources.Service, desiredService(md), this.#o.services, signal),
+      this.#child(md, Resources.Deployment, withDesiredHash(desired), this.#o.deployments, signal),
+      this.#child(md, Resources.Service, withDesiredHash(desiredService(md)), this.#o.services, signal),
     ]);
     if (signal.aborted) return done;
 
     const conflicts = [deployment.conflict, service.conflict].filter((c): c is ChildConflict => c !== undefined);
-    // Both children may be refused, for different reasons: status names both, and a forbidden one
-    // (which can heal without a spec change) keeps the object rechecking.
+    // Both children may be refused, for different reasons: status names both; the most retryable
+    // kind decides how the object is looked at again.
     const refusals = [deployment.applyError, service.applyError].filter((e) => e !== undefined);
     const applyError: ApplyError | undefined = refusals.length
-      ? { message: refusals.map((e) => e.message).join("; "), forbidden: refusals.some((e) => e.forbidden) }
+      ? {
+          message: refusals.map((e) => e.message).join("; "),
+          kind: refusals.some((e) => e.kind === "failed")
+            ? "failed"
+            : refusals.some((e) => e.kind === "forbidden")
+              ? "forbidden"
+              : "invalid",
+        }
       : undefined;
     const pods = this.#o.pods.list(key.namespace, selectorLabels(md));
     const { status, events } = computeStatus(
       md,
-      { deployment: deployment.observed, pods, conflicts, applyError },
+      {
+        deployment: deployment.observed,
+        pods,
+        conflicts,
+        applyError,
+        templateHash: templateHashOf(desired) ?? "",
+        autoscalerEnabled: this.#o.autoscalerEnabled,
+      },
       new Date(this.#o.clock.now()),
     );
     if (statusChanged(md.status, status)) {
@@ -93,8 +110,15 @@ export class ModelDeploymentReconciler implements Reconciler {
       ...notes.map((n) => this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`)),
       ...events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)),
     ]);
+    // A failed apply (5xx, timeout) is in status now; the queue's back-off retries it, capped at
+    // the conflict recheck: a webhook or an API server that recovers is no event we watch.
+    if (applyError?.kind === "failed") {
+      throw new TemporaryError(applyError.message, undefined, {
+        maxDelayMs: this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS,
+      });
+    }
     // Someone else's child, a quota or a policy can go away without any event we watch: look again.
-    return conflicts.length || applyError?.forbidden
+    return conflicts.length || applyError?.kind === "forbidden"
       ? requeueAfter(this.#o.conflictRecheckMs ?? DEFAULT_CONFLICT_RECHECK_MS)
       : done;
   }
@@ -103,7 +127,7 @@ export class ModelDeploymentReconciler implements Reconciler {
   async #child<T extends KubernetesObject>(
     md: ModelDeployment,
     resource: Resource,
-    desired: ApplyObject,
+    desired: ApplyObject & { metadata: { annotations?: Record<string, string> } },
     cache: Informer<T>,
     signal: AbortSignal,
   ): Promise<ChildOutcome<T>> {
@@ -125,21 +149,24 @@ export class ModelDeploymentReconciler implements Reconciler {
         try {
           const applied = (await applyObject(this.#o.client, resource, desired, { signal })) as unknown as T;
           const verb = decision.action === "create" ? "Created" : "Updated";
-          const why = decision.action === "update" ? ` (${decision.drift} had drifted)` : "";
+          const why =
+            decision.action === "create"
+              ? ""
+              : decision.drift === DESIRED_HASH_DRIFT
+                ? " (the spec changed)"
+                : ` (${decision.drift} had drifted)`;
           log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
           return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
         } catch (err) {
-          // The API server refused what we built from the spec (e.g. an invalid affinity: a retry
-          // cannot help until the spec changes, which enqueues the object again), or something
-          // forbade it (an admission policy, an exhausted quota, missing RBAC: looked at again
-          // every conflict recheck, since those change without the spec changing). Either way the
-          // user reads why in status and in a Warning Event, not only in the operator's log.
-          if (err instanceof ApiError && [400, 403, 422].includes(err.statusCode)) {
-            const message = `The API server refused the ${resource.kind}: ${err.detail}`;
-            await this.#event(md, "Warning", "ApplyFailed", "Apply", message);
-            return { observed, applyError: { message, forbidden: err.statusCode === 403 } };
-          }
-          throw err;
+          if (signal.aborted) throw err;
+          // Every refusal reaches status (and a Warning Event), never only the log: the API server
+          // refused what we built from the spec (400/422: retried when the spec changes), something
+          // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict
+          // recheck), or the request failed (5xx, a timeout, a conflict; retried with back-off).
+          const refusal = applyRefusal(resource.kind, err);
+          await this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
+          log.warn({ err: refusal.message, kind: refusal.kind }, `applying the ${resource.kind} failed`);
+          return { observed, applyError: refusal };
         }
       }
     }
@@ -161,17 +188,28 @@ export class ModelDeploymentReconciler implements Reconciler {
 
   #event(md: ModelDeployment, type: "Normal" | "Warning", reason: string, action: string, note: string): Promise<void> {
     return this.#o.events.record({
-      regarding: {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        namespace: md.metadata.namespace!,
-        name: md.metadata.name!,
-        uid: md.metadata.uid,
-      },
+      regarding: eventRegarding(md),
       type,
       reason,
       action,
       note,
     });
   }
+}
+
+/** What a failed apply means for the user, in the API server's words (or the network's). */
+export function applyRefusal(kind: string, err: unknown): ApplyError {
+  if (err instanceof ApiError) {
+    if (err.statusCode === 400 || err.statusCode === 422) {
+      return { kind: "invalid", message: `The API server refused the ${kind}: ${err.detail}` };
+    }
+    if (err.statusCode === 403)
+      return { kind: "forbidden", message: `The API server refused the ${kind}: ${err.detail}` };
+    return {
+      kind: "failed",
+      message: `The API server failed to apply the ${kind} (${err.statusCode}${err.reason ? " " + err.reason : ""}): ${err.detail}; retrying with back-off`,
+    };
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return { kind: "failed", message: `Applying the ${kind} failed: ${detail}; retrying with back-off` };
 }

@@ -6,8 +6,8 @@ import { repoRoot } from "../testbed/paths.ts";
 // The README's first command: `npm run demo` must keep working. It starts its own test bed in its
 // own process, so this runs it exactly as a user would (with --exit instead of waiting for Ctrl-C).
 describe("e2e: npm run demo", function () {
-  it("serves the pretrained model through both protocols, scales to two replicas and sees both in Prometheus", async function () {
-    this.timeout(300_000);
+  it("serves the pretrained model through both protocols, scales up for a burst and back down, and sees every replica in Prometheus", async function () {
+    this.timeout(420_000);
     const child = spawn(process.execPath, [join(repoRoot, "scripts", "demo.ts"), "--exit"], { cwd: repoRoot });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -18,8 +18,14 @@ describe("e2e: npm run demo", function () {
     assert.equal(code, 0, out);
     assert.match(out, /POST \/v1\/models\/liveness:predict → 200 \{"predictions":\[\[/);
     assert.match(out, /POST \/v2\/models\/liveness\/infer → 200 .*"shape":\[1,2\]/);
-    assert.match(out, /liveness\s+True\s+2\/2/);
-    assert.equal(out.match(/liveness-[a-z0-9]+-[a-z0-9]+: \d+ requests/g)?.length, 2, out);
-    assert.match(out, /Status: Ready=True, ModelAvailable=True, Scheduled=True, Progressing=False, Degraded=False/);
+    assert.match(out, /The burst is over; [2-4] replicas served it/);
+    assert.match(out, /Scaled 1 → [2-4] replicas: [\d.]+ req\/s per replica over \d+s, target 5 req\/s/);
+    assert.match(out, /Scaled [2-4] → [1-3] replicas/);
+    assert.match(out, /liveness\s+True\s+1\/1/);
+    assert.ok((out.match(/liveness-[a-z0-9]+-[a-z0-9]+: \d+ requests/g)?.length ?? 0) >= 2, out);
+    assert.match(
+      out,
+      /Status: Ready=True, ModelAvailable=True, Scheduled=True, Progressing=False, Degraded=False, ScalingActive=True, ScalingLimited=False/,
+    );
   });
 });

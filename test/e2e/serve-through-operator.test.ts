@@ -1,34 +1,13 @@
 import assert from "node:assert/strict";
-import { createReadStream, existsSync } from "node:fs";
 import { cp, readFile, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import { digestDirectory } from "../../serving-image/src/fetch/digest.ts";
 import { useTestbed, type Testbed } from "../testbed/index.ts";
+import { startModelStore, type ModelStore } from "../testbed/model-store.ts";
 import { localNodeName, localNodeTaint } from "../testbed/nodes.ts";
 import { installCrd, startOperator, type OperatorProcess } from "../testbed/operator.ts";
-import { condition, createMd, manifest, waitForCondition } from "../integration/operator/helpers.ts";
+import { condition, createMd, manifest, patchMd, waitForCondition } from "../integration/operator/helpers.ts";
 import { saveHalfPlusThree, tempDir } from "../integration/serving/fixtures.ts";
-
-/** A model store on loopback: serves files under `root`, counts requests. */
-function modelStore(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^\/+/, "");
-    const file = join(root, path);
-    if (!file.startsWith(root) || !existsSync(file)) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    res.writeHead(200);
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const a = server.address();
-      resolve({ server, url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}` });
-    });
-  });
-}
 
 /** Runs the serving pods as real processes on the test bed's local node. */
 const onLocalNode = {
@@ -40,7 +19,7 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
   let tb: Testbed;
   let op: OperatorProcess;
   let ns: string;
-  let store: { server: Server; url: string };
+  let store: ModelStore;
   let sha256: string;
 
   before(async function () {
@@ -57,19 +36,20 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
     await cp(dir, broken, { recursive: true });
     const shard = join(broken, "group1-shard1of1.bin");
     await writeFile(shard, (await readFile(shard)).subarray(0, 2));
-    store = await modelStore(root);
+    store = await startModelStore(root);
   });
 
   after(async function () {
     await tb.core.deleteNamespace({ name: ns });
     await op.stop();
-    store.server.close();
+    await store.close();
   });
 
   const spec = (uri: string, extra: object = {}) => ({
     model: { uri, format: "tfjs-graph" as const, servedName: "half", version: "1", ...extra },
     replicas: 1,
-    resources: { cpu: "500m", memory: "512Mi" },
+    // Small requests: every pod of this suite shares the local node's 2 CPUs (a rollout adds a surge pod).
+    resources: { cpu: "100m", memory: "512Mi" },
     serving: { backend: "cpu" as const, workers: 1 },
     scheduling: onLocalNode,
   });
@@ -130,5 +110,44 @@ describe("e2e: a ModelDeployment served by the real serving image on the local n
       status.model_version_status.map((v) => [v.version, v.state]),
       [["1", "AVAILABLE"]],
     );
+  });
+
+  it("keeps a failing model update from reading Ready while the previous revision keeps serving", async function () {
+    this.timeout(180_000);
+    // "half" serves from the previous test; its new revision points at a model that does not exist.
+    await patchMd(tb, ns, "half", { spec: { model: { uri: `${store.url}/nowhere/model.json`, sha256: null } } });
+    const md = await waitForCondition(tb, ns, "half", "ModelAvailable", "False", 90_000);
+    const available = condition(md, "ModelAvailable")!;
+    assert.equal(available.reason, "ModelFetchFailed");
+    assert.match(available.message, /404.*; the previous revision still serves on 1 replica$/);
+    const ready = condition(md, "Ready")!;
+    assert.deepEqual([ready.status, ready.reason], ["False", "RolloutInProgress"]);
+    assert.match(ready.message, /1 of the previous revision still serving: model fetch failed: .*404/);
+    const pods = await tb.core.listNamespacedPod({ namespace: ns, labelSelector: "maas.dev/deployment=half" });
+    const serving = pods.items.find((p) =>
+      p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+    );
+    assert.ok(serving, "the previous revision's pod is still Ready");
+    const port = tb.podPort(ns, serving.metadata!.name!, 8080);
+    const res = await fetch(`http://127.0.0.1:${port}/v1/models/half:predict`, {
+      method: "POST",
+      body: JSON.stringify({ instances: [1.0] }),
+    });
+    assert.equal(res.status, 200, "and it still answers");
+  });
+
+  it("names a missing credentials Secret in status, and fetches once it exists", async function () {
+    this.timeout(180_000);
+    const uri = `${store.url}/half_plus_three/1/model.json`;
+    await createMd(tb, ns, manifest("secret", spec(uri, { credentialsSecretRef: { name: "model-store" } })));
+    const md = await waitForCondition(tb, ns, "secret", "ModelAvailable", "False", 90_000);
+    const c = condition(md, "ModelAvailable")!;
+    assert.equal(c.reason, "CredentialsSecretMissing");
+    assert.equal(c.message, 'The model\'s credentials cannot be read: container fetch: secret "model-store" not found');
+    await tb.core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "model-store" }, stringData: { HTTP_AUTHORIZATION: "Bearer test-token" } },
+    });
+    await waitForCondition(tb, ns, "secret", "Ready", "True", 120_000);
   });
 });

@@ -116,6 +116,7 @@ function pruneOldRuns(): void {
 export class Cluster {
   readonly state: ClusterState;
   private readonly procs: Proc[] = [];
+  private prometheus: Proc | undefined;
   private readonly detached: boolean;
 
   private constructor(state: ClusterState, detached: boolean) {
@@ -321,7 +322,10 @@ export class Cluster {
     writeFileSync(join(runDir, "state.json"), JSON.stringify(this.state, null, 2));
   }
 
-  /** Starts Debian's Prometheus, scraping every second the targets the node agent publishes. */
+  /**
+   * Starts Debian's Prometheus, scraping every second the targets the node agent publishes. After
+   * `stopPrometheus` it starts again on the same port and data, as a restarted Prometheus would.
+   */
   async startPrometheus(): Promise<void> {
     const dir = join(this.state.runDir, "prometheus");
     mkdirSync(dir, { recursive: true });
@@ -342,7 +346,8 @@ export class Cluster {
         "",
       ].join("\n"),
     );
-    const port = await freePort();
+    const previous = this.state.prometheusUrl;
+    const port = previous ? Number(new URL(previous).port) : await freePort();
     const prom = this.run("prometheus", "prometheus", [
       `--config.file=${config}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
@@ -352,8 +357,20 @@ export class Cluster {
     ]);
     const url = `http://127.0.0.1:${port}`;
     await waitUntil("prometheus /-/ready", () => httpGetOk(`${url}/-/ready`), 60_000, prom);
+    this.prometheus = prom;
     this.state.prometheusUrl = url;
     writeFileSync(join(this.state.runDir, "state.json"), JSON.stringify(this.state, null, 2));
+  }
+
+  /** Stops Prometheus (an outage, for tests); its URL stays, and `startPrometheus` brings it back there. */
+  async stopPrometheus(): Promise<void> {
+    const prom = this.prometheus;
+    this.prometheus = undefined;
+    if (prom) await stopPid(prom.pid);
+  }
+
+  get prometheusRunning(): boolean {
+    return this.prometheus?.isRunning() ?? false;
   }
 
   /** Stops every process this run started, newest first. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Cluster, type Mode } from "./cluster.ts";
 import { makeClients, type Clients } from "./clients.ts";
-import { writeKubeconfig } from "./pki.ts";
+import { writeKubeconfig, type Pki } from "./pki.ts";
 import { waitUntil } from "./proc.ts";
 
 export interface AuditEvent {
@@ -34,6 +34,8 @@ export interface Testbed extends Clients {
   mode: Mode;
   runDir: string;
   binDir: string;
+  /** The test bed's CA and the API server's serving certificate (valid for 127.0.0.1: usable by loopback webhooks too). */
+  pki: Pki;
   prometheusUrl: string | undefined;
   /** Runs the test bed's kubectl; a non-zero exit is returned, not thrown. */
   kubectl(args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<ExecResult>;
@@ -49,6 +51,9 @@ export interface Testbed extends Clients {
   podPort(namespace: string, pod: string, containerPort: number): number | undefined;
   /** Directory standing in for a PersistentVolumeClaim on the local node. */
   pvcPath(namespace: string, claim: string): string;
+  /** Stops Prometheus (an outage); `startPrometheus` brings it back at the same URL with its data. */
+  stopPrometheus(): Promise<void>;
+  startPrometheus(): Promise<void>;
 }
 
 let current: { cluster: Cluster; bed: Testbed } | undefined;
@@ -76,6 +81,7 @@ function makeTestbed(cluster: Cluster): Testbed {
     },
     runDir: s.runDir,
     binDir: s.binDir,
+    pki: s.pki,
     get prometheusUrl() {
       return cluster.state.prometheusUrl;
     },
@@ -133,6 +139,12 @@ function makeTestbed(cluster: Cluster): Testbed {
     pvcPath(namespace, claim) {
       return join(s.agentPvcDir, namespace, claim);
     },
+    stopPrometheus() {
+      return cluster.stopPrometheus();
+    },
+    startPrometheus() {
+      return cluster.startPrometheus();
+    },
   };
 }
 
@@ -149,7 +161,7 @@ export async function useTestbed(mode: Mode, opts: { prometheus?: boolean } = {}
       current = { cluster, bed: makeTestbed(cluster) };
     } else {
       if (mode === "full" && current.cluster.state.mode === "api") await current.cluster.startFull();
-      if (opts.prometheus && !current.cluster.state.prometheusUrl) await current.cluster.startPrometheus();
+      if (opts.prometheus && !current.cluster.prometheusRunning) await current.cluster.startPrometheus();
     }
     return current.bed;
   })();

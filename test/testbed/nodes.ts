@@ -8,7 +8,13 @@ export const localNodeName = "maas-local-node";
 /** Pods opt in to the local node (real processes) with this toleration and a hostname nodeSelector. */
 export const localNodeTaint = { key: "maas.dev/testbed-local-node", value: "true", effect: "NoSchedule" } as const;
 
-export const gpuProducts = { h100: "NVIDIA-H100-80GB-HBM3", a10: "NVIDIA-A10G" } as const;
+export const gpuProducts = { h100: "NVIDIA-H100-80GB-HBM3", a10: "NVIDIA-A10G", local: "Testbed-Local-GPU" } as const;
+/**
+ * The local node advertises two GPUs it does not have, so GPU-bound serving pods run there as real
+ * processes (on the cpu/wasm backends): the scheduler's GPU accounting is real, and a third replica
+ * stays Pending with "Insufficient nvidia.com/gpu" while the first two serve and export metrics.
+ */
+export const localNodeGpus = { count: 2, product: gpuProducts.local } as const;
 export const gpuTaint = { key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" } as const;
 
 function fakeNode(

@@ -16,11 +16,32 @@ export const ConditionTypes = {
   Degraded: "Degraded",
   /** The autoscaler is reading its metric and acting on it (False while holding replicas). */
   ScalingActive: "ScalingActive",
+  /**
+   * The autoscaler's replicas are held back: capped at maxReplicas, slowed by a rate limit, or
+   * waiting for nodes with room (free GPUs). False while the decision is what the metric asks for.
+   */
+  ScalingLimited: "ScalingLimited",
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 
 export const ConditionStatuses = { True: "True", False: "False", Unknown: "Unknown" } as const;
 export type ConditionStatus = (typeof ConditionStatuses)[keyof typeof ConditionStatuses];
+
+/**
+ * Why the autoscaler holds replicas instead of acting: reported in status.autoscaling.holdingReason
+ * and as the reason of ScalingActive=False.
+ */
+export const HoldingReasons = {
+  /** No answer from Prometheus (connection refused, timeout, 5xx). */
+  PrometheusUnreachable: "PrometheusUnreachable",
+  /** Prometheus refused the query, or it returned more than one series. */
+  QueryFailed: "QueryFailed",
+  /** The query returned no sample (no serving pod scraped in the window yet). */
+  MetricMissing: "MetricMissing",
+  /** The sample is not a finite, non-negative number. */
+  MetricInvalid: "MetricInvalid",
+} as const;
+export type HoldingReason = (typeof HoldingReasons)[keyof typeof HoldingReasons];
 
 /** Reasons, grouped by the condition that uses them. CamelCase, as metav1.Condition requires. */
 export const Reasons = {
@@ -28,11 +49,14 @@ export const Reasons = {
     AllReplicasReady: "AllReplicasReady",
     ReplicasNotReady: "ReplicasNotReady",
     ScaledToZero: "ScaledToZero",
-    Reconciling: "Reconciling",
+    /** Pods of a previous revision still run: the current spec is not rolled out yet. */
+    RolloutInProgress: "RolloutInProgress",
     ReconcileFailed: "ReconcileFailed",
   },
   ModelAvailable: {
     ModelLoaded: "ModelLoaded",
+    /** The current revision does not serve yet; the previous one still does. */
+    PreviousRevisionServing: "PreviousRevisionServing",
     ModelLoading: "ModelLoading",
     ModelFetchFailed: "ModelFetchFailed",
     ModelLoadFailed: "ModelLoadFailed",
@@ -57,15 +81,24 @@ export const Reasons = {
     ChildConflict: "ChildConflict",
     InvalidSpec: "InvalidSpec",
     ApplyForbidden: "ApplyForbidden",
+    /** The API server failed to apply a child (a 5xx, a timeout, a conflict): retried with back-off. */
+    ApplyFailed: "ApplyFailed",
   },
   ScalingActive: {
     MetricAvailable: "MetricAvailable",
-    PrometheusUnreachable: "PrometheusUnreachable",
-    MetricMissing: "MetricMissing",
-    QueryFailed: "QueryFailed",
-    AutoscalingDisabled: "AutoscalingDisabled",
-    /** This operator version has no autoscaler: replicas are held at minReplicas. */
-    AutoscalerNotRunning: "AutoscalerNotRunning",
+    /** The autoscaler has not read the metric for this object yet. */
+    AwaitingMetrics: "AwaitingMetrics",
+    /** The operator runs without --prometheus-url: replicas are held. */
+    PrometheusNotConfigured: "PrometheusNotConfigured",
+    ...HoldingReasons,
+  },
+  ScalingLimited: {
+    DesiredWithinRange: "DesiredWithinRange",
+    /** Some of the replicas the autoscaler asked for cannot be scheduled (e.g. no free nvidia.com/gpu). */
+    WaitingForCapacity: "WaitingForCapacity",
+    TooManyReplicas: "TooManyReplicas",
+    ScaleUpLimited: "ScaleUpLimited",
+    ScaleDownLimited: "ScaleDownLimited",
   },
 } as const satisfies Record<ConditionType, Record<string, string>>;
 

@@ -16,12 +16,14 @@ export {
   VERSION,
 } from "./names.ts";
 export {
+  AutoscalingLimits,
   AutoscalingModes,
   MetricTypes,
   NativeBackends,
   NativeOnlyFormats,
   specSchema,
   statusSchema,
+  type AutoscalingLimit,
   type AutoscalingMode,
   type Autoscaling,
   type AutoscalingMetric,
@@ -40,10 +42,12 @@ export {
 export {
   ConditionStatuses,
   ConditionTypes,
+  HoldingReasons,
   Reasons,
   type ConditionReason,
   type ConditionStatus,
   type ConditionType,
+  type HoldingReason,
 } from "./conditions.ts";
 export {
   GENERATED_HEADER,

@@ -25,6 +25,7 @@ import {
   modelSourceProblem,
 } from "../../../serving-image/src/grammar.ts";
 import { affinity } from "./affinity.ts";
+import { HoldingReasons } from "./conditions.ts";
 import { NON_EMPTY_LABEL_VALUE_PATTERN, labelKey, labelMap, labelValue } from "./label-syntax.ts";
 import {
   DNS1123_SUBDOMAIN_PATTERN,
@@ -321,9 +322,10 @@ const metric = object(
       exclusiveMinimum: true,
     }),
     query: string(
-      "PromQL for type PromQL only. Must return one sample: the current value averaged per replica " +
-        "(desired replicas = ceil(current replicas x value / target)). $namespace and $deployment are replaced " +
-        "by this object's namespace and name.",
+      "PromQL for type PromQL only. Must return one sample: the current value averaged per ready replica " +
+        "(desired replicas = ceil(ready replicas x value / target)). $namespace and $deployment are replaced by " +
+        "this object's namespace and name (escaped for a quoted label value), $window by the window as a PromQL " +
+        "duration (e.g. 60s): write rate(x[$window]) so the panic window reads the same query over its short window.",
       {
         minLength: 1,
         maxLength: 4096,
@@ -524,11 +526,16 @@ export const specSchema = object(
 export const AutoscalingModes = ["Stable", "Panic", "Holding"] as const;
 export type AutoscalingMode = (typeof AutoscalingModes)[number];
 
+/** What can keep the autoscaler's decision from its recommendation (status.autoscaling.limitedBy). */
+export const AutoscalingLimits = ["MaxReplicas", "ScaleUpRate", "ScaleDownRate"] as const;
+export type AutoscalingLimit = (typeof AutoscalingLimits)[number];
+
 const condition = object(
   "A condition in the standard Kubernetes form (metav1.Condition).",
   {
     type: string(
-      "Condition type in CamelCase: Ready, ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive.",
+      "Condition type in CamelCase: Ready, ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, " +
+        "ScalingLimited.",
       {
         pattern:
           "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
@@ -551,41 +558,57 @@ const condition = object(
   { required: ["type", "status", "lastTransitionTime", "reason", "message"] },
 );
 
-const autoscalingStatus = object("The autoscaler's last decision and why.", {
-  mode: stringEnum(
-    "Stable (normal), Panic (burst detected; replicas only go up) or Holding (metrics unavailable; replicas held).",
-    AutoscalingModes,
-  ),
-  metricType: stringEnum("Metric type the decision used.", MetricTypes),
-  currentMetric: number("Metric value per replica over the stable window at the last evaluation."),
-  panicMetric: number("Metric value per replica over the panic window at the last evaluation."),
-  target: number("Target per replica the decision aimed for."),
-  desiredReplicas: integer("Replicas the autoscaler wants (within minReplicas..maxReplicas).", {
-    minimum: 0,
-    format: "int32",
-  }),
-  lastEvaluationTime: string("When the metric was last read.", { format: "date-time" }),
-  lastScaleTime: string("When desiredReplicas last changed.", { format: "date-time" }),
-  panicSince: string("When the current panic mode started; absent when not in panic.", { format: "date-time" }),
-  reason: string("Why desiredReplicas is what it is, in words.", { maxLength: 1024 }),
-  recommendations: array(
-    "Recent recommendations, newest last; kept so scale-down delay survives a change of operator leader.",
-    object(
-      "One recommendation.",
-      {
-        time: string("When it was made.", { format: "date-time" }),
-        replicas: integer("Recommended replicas.", { minimum: 0, format: "int32" }),
-      },
-      { required: ["time", "replicas"] },
+const autoscalingStatus = object(
+  "The autoscaler's last decision, why, and the state it needs to survive a restart or a change of operator " +
+    "leader. Written only when the decision, the mode or the metric (by more than the tolerance) changes.",
+  {
+    mode: stringEnum(
+      "Stable (normal), Panic (burst detected; replicas only go up) or Holding (metrics unavailable; replicas held).",
+      AutoscalingModes,
     ),
-    { maxItems: 128, listType: "atomic" },
-  ),
-});
+    metricType: stringEnum("Metric type the decision used.", MetricTypes),
+    currentMetric: number("Metric value per replica over the stable window when this status was written."),
+    panicMetric: number("Metric value per replica over the panic window when this status was written."),
+    target: number("Target per replica the decision aimed for."),
+    desiredReplicas: integer("Replicas the autoscaler wants (within minReplicas..maxReplicas).", {
+      minimum: 0,
+      format: "int32",
+    }),
+    limitedBy: stringEnum(
+      "What kept desiredReplicas from the recommendation: MaxReplicas, ScaleUpRate or ScaleDownRate; absent when nothing did.",
+      AutoscalingLimits,
+    ),
+    lastEvaluationTime: string("When the metric values in this status were read.", { format: "date-time" }),
+    lastScaleTime: string("When desiredReplicas last changed.", { format: "date-time" }),
+    panicSince: string("When the current panic mode started; absent when not in panic.", { format: "date-time" }),
+    holdingSince: string("Since when the metric has been unavailable; set in mode Holding only.", {
+      format: "date-time",
+    }),
+    holdingReason: stringEnum(
+      "Why the metric is unavailable (mode Holding only): PrometheusUnreachable, QueryFailed, MetricMissing or MetricInvalid.",
+      Object.values(HoldingReasons),
+    ),
+    reason: string("Why desiredReplicas is what it is, in words.", { maxLength: 1024 }),
+    recommendations: array(
+      "Changes of the recommendation within the last scaleDownDelaySeconds, oldest first: each holds from its time " +
+        "until the next one. The highest still in the window bounds a scale-down, so the delay survives a restart.",
+      object(
+        "One recommendation, in force from its time until the next.",
+        {
+          time: string("When it was made.", { format: "date-time" }),
+          replicas: integer("Recommended replicas.", { minimum: 0, format: "int32" }),
+        },
+        { required: ["time", "replicas"] },
+      ),
+      { maxItems: 128, listType: "atomic" },
+    ),
+  },
+);
 
 export const statusSchema = object("Observed state, written by the operator only.", {
   observedGeneration: integer("metadata.generation this status describes.", { minimum: 0, format: "int64" }),
   conditions: array(
-    "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive.",
+    "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, ScalingLimited.",
     condition,
     { maxItems: 16, listType: "map", mapKeys: ["type"] },
   ),

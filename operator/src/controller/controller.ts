@@ -126,7 +126,7 @@ export class Controller {
         } else {
           result = disposition.quiet ? ReconcileResults.conflict : ReconcileResults.retry;
           const retries = queue.retries(key);
-          if (disposition.delayMs === undefined) queue.addRateLimited(key);
+          if (disposition.delayMs === undefined) queue.addRateLimited(key, disposition.maxDelayMs);
           else queue.addAfter(key, disposition.delayMs);
           if (disposition.quiet) keyLog.debug({ err: errorMessage(err) }, "conflict; retrying");
           else

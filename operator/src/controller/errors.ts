@@ -3,14 +3,19 @@
  * function that turns any thrown value into what the controller should do about it.
  */
 
-/** A failure worth retrying: after `delayMs` if given, else with the queue's per-key back-off. */
+/**
+ * A failure worth retrying: after `delayMs` if given, else with the queue's per-key back-off, capped
+ * at `maxDelayMs` when given (for failures that heal without any event we watch).
+ */
 export class TemporaryError extends Error {
   override readonly name = "TemporaryError";
   readonly delayMs: number | undefined;
+  readonly maxDelayMs: number | undefined;
 
-  constructor(message: string, delayMs?: number, options?: ErrorOptions) {
+  constructor(message: string, delayMs?: number, options?: ErrorOptions & { maxDelayMs?: number }) {
     super(message, options);
     this.delayMs = delayMs;
+    this.maxDelayMs = options?.maxDelayMs;
   }
 }
 
@@ -64,7 +69,7 @@ export function isAlreadyExists(err: unknown): boolean {
 
 /** What the controller does with a failed reconcile. */
 export type ErrorDisposition =
-  | { readonly action: "retry"; readonly quiet: boolean; readonly delayMs?: number }
+  | { readonly action: "retry"; readonly quiet: boolean; readonly delayMs?: number; readonly maxDelayMs?: number }
   | { readonly action: "terminal"; readonly reason: string };
 
 /**
@@ -77,9 +82,10 @@ export type ErrorDisposition =
 export function classifyError(err: unknown): ErrorDisposition {
   if (err instanceof PermanentError) return { action: "terminal", reason: err.reason };
   if (err instanceof TemporaryError) {
-    return err.delayMs === undefined
+    if (err.delayMs !== undefined) return { action: "retry", quiet: false, delayMs: err.delayMs };
+    return err.maxDelayMs === undefined
       ? { action: "retry", quiet: false }
-      : { action: "retry", quiet: false, delayMs: err.delayMs };
+      : { action: "retry", quiet: false, maxDelayMs: err.maxDelayMs };
   }
   if (err instanceof ApiError) {
     if (isConflict(err)) return { action: "retry", quiet: true };

@@ -112,6 +112,71 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly autoscalerEvaluations = new Counter({
+    name: "maas_operator_autoscaler_evaluations_total",
+    help: "Autoscaler evaluations by result (decided: the metric was read; holding: it could not be; busy: skipped because the previous evaluation of the object was still running).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerDecisions = new Counter({
+    name: "maas_operator_autoscaler_scale_decisions_total",
+    help: "Changes of a ModelDeployment's desired replicas made by the autoscaler, by direction (up, down).",
+    labelNames: ["namespace", "name", "direction"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerQueryDuration = new Histogram({
+    name: "maas_operator_autoscaler_query_duration_seconds",
+    help: "Latency of the autoscaler's Prometheus queries, by window (stable, panic).",
+    labelNames: ["window"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly autoscalerQueryErrors = new Counter({
+    name: "maas_operator_autoscaler_query_errors_total",
+    help: "Autoscaler queries that gave no usable number, by object and failure (unreachable, http_error, query_error, empty, multiple_series, not_a_number, non_finite, negative, bad_response).",
+    labelNames: ["namespace", "name", "failure"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerMetric = new Gauge({
+    name: "maas_operator_autoscaler_metric_value",
+    help: "The autoscaling metric per ready replica at the last evaluation, by object and window (stable, panic).",
+    labelNames: ["namespace", "name", "window"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerTarget = new Gauge({
+    name: "maas_operator_autoscaler_metric_target",
+    help: "The autoscaling target per replica, by object.",
+    labelNames: ["namespace", "name"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerDesired = new Gauge({
+    name: "maas_operator_autoscaler_desired_replicas",
+    help: "Replicas the autoscaler wants for a ModelDeployment.",
+    labelNames: ["namespace", "name"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerPanic = new Gauge({
+    name: "maas_operator_autoscaler_panic",
+    help: "1 while the autoscaler is in panic mode for a ModelDeployment, else 0.",
+    labelNames: ["namespace", "name"] as const,
+    registers: [this.registry],
+  });
+  readonly autoscalerHolding = new Gauge({
+    name: "maas_operator_autoscaler_holding",
+    help: "1 while the autoscaler holds a ModelDeployment's replicas because its metric cannot be read, else 0.",
+    labelNames: ["namespace", "name"] as const,
+    registers: [this.registry],
+  });
+
+  /** Drops every autoscaler series of an object that is gone or no longer autoscaled. */
+  forgetAutoscaled(namespace: string, name: string): void {
+    for (const gauge of [this.autoscalerDesired, this.autoscalerPanic, this.autoscalerHolding, this.autoscalerTarget]) {
+      gauge.remove({ namespace, name });
+    }
+    for (const window of ["stable", "panic"]) this.autoscalerMetric.remove({ namespace, name, window });
+    for (const direction of ["up", "down"]) this.autoscalerDecisions.remove({ namespace, name, direction });
+  }
+
   /** Adds Node's process metrics (memory, CPU, event-loop lag) — the operator's footprint at scale. */
   withProcessMetrics(): this {
     collectDefaultMetrics({ register: this.registry, prefix: "maas_operator_" });

@@ -87,11 +87,11 @@ export class WorkQueue {
     this.#delayed.set(key, { readyAt, cancel });
   }
 
-  /** Adds `key` after the rate limiter's delay for it: the retry path after a transient failure. */
-  addRateLimited(key: string): void {
+  /** Adds `key` after the rate limiter's delay for it (at most `maxDelayMs`): the retry path after a transient failure. */
+  addRateLimited(key: string, maxDelayMs = Infinity): void {
     if (this.#shuttingDown) return;
     this.#metrics.retried?.();
-    this.addAfter(key, this.#limiter.when(key));
+    this.addAfter(key, Math.min(this.#limiter.when(key), maxDelayMs));
   }
 
   /** Ends the back-off history of `key`. Call after success or a terminal error; `done` is still required. */

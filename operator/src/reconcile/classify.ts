@@ -4,23 +4,68 @@
  * fields others set (defaults, other managers) are not drift. Pure.
  */
 import type { ModelDeployment } from "../api/index.ts";
-import { isControlledBy } from "./labels.ts";
+import { contentHash } from "./hash.ts";
+import { Annotations, isControlledBy } from "./labels.ts";
 import { quantityNumber, quantityOf, roundUpToMilli } from "../api/quantity.ts";
 
 export type ChildAction =
   { action: "create" } | { action: "update"; drift: string } | { action: "none" } | { action: "conflict" };
 
 interface Child {
-  metadata?: { ownerReferences?: { uid?: string; controller?: boolean }[] };
+  metadata?: {
+    ownerReferences?: { uid?: string; controller?: boolean }[];
+    annotations?: Record<string, string> | undefined;
+  };
 }
 
-export function classifyChild(md: ModelDeployment, desired: object, observed: Child | undefined): ChildAction {
+/** The drift reported when only the desired hash differs: the spec changed in a way the child cannot show, e.g. by removing a field. */
+export const DESIRED_HASH_DRIFT = `metadata.annotations.${Annotations.desiredHash}`;
+
+/**
+ * Create, update (naming the first field that differs), leave alone, or refuse. A child is updated
+ * when a field we set has another value now (someone edited it), or when its desired hash differs
+ * from the one we would stamp now (the spec changed, possibly only by removing a field, which a
+ * field-by-field comparison of the desired object cannot see).
+ */
+export function classifyChild(md: ModelDeployment, desired: HashedChild, observed: Child | undefined): ChildAction {
   if (!observed) return { action: "create" };
   if (!isControlledBy(observed, md)) return { action: "conflict" };
   // apiVersion and kind name the type, not state (and list responses omit them on their items).
-  const { apiVersion: _apiVersion, kind: _kind, ...state } = desired as { apiVersion?: unknown; kind?: unknown };
-  const drift = firstDrift(state, observed, "");
-  return drift === undefined ? { action: "none" } : { action: "update", drift };
+  const {
+    apiVersion: _apiVersion,
+    kind: _kind,
+    metadata,
+    ...rest
+  } = desired as HashedChild & {
+    apiVersion?: unknown;
+    kind?: unknown;
+  };
+  const { [Annotations.desiredHash]: hash, ...annotations } = metadata.annotations ?? {};
+  const drift = firstDrift({ metadata: withAnnotations(metadata, annotations), ...rest }, observed, "");
+  if (drift !== undefined) return { action: "update", drift };
+  return hash === observed.metadata?.annotations?.[Annotations.desiredHash]
+    ? { action: "none" }
+    : { action: "update", drift: DESIRED_HASH_DRIFT };
+}
+
+interface HashedChild {
+  metadata: { annotations?: Record<string, string> | undefined };
+}
+
+/** `desired` with `Annotations.desiredHash` set to a hash of everything else in it. */
+export function withDesiredHash<T extends HashedChild>(desired: T): T {
+  const { [Annotations.desiredHash]: _old, ...annotations } = desired.metadata.annotations ?? {};
+  const hash = contentHash({ ...desired, metadata: withAnnotations(desired.metadata, annotations) });
+  return {
+    ...desired,
+    metadata: { ...desired.metadata, annotations: { ...annotations, [Annotations.desiredHash]: hash } },
+  };
+}
+
+/** `metadata` with these annotations, or without the key when there are none (an empty map is not sent). */
+function withAnnotations<M extends HashedChild["metadata"]>(metadata: M, annotations: Record<string, string>): M {
+  const { annotations: _drop, ...rest } = metadata;
+  return (Object.keys(annotations).length ? { ...rest, annotations } : rest) as M;
 }
 
 /**

@@ -8,6 +8,7 @@ import type {
   V1Container,
   V1Deployment,
   V1EnvVar,
+  V1PodTemplateSpec,
   V1Toleration,
   V1Volume,
   V1VolumeMount,
@@ -24,7 +25,8 @@ import {
   Ports,
   Probes,
 } from "../../../serving-image/src/contract.ts";
-import { childLabels, ownerReference, selectorLabels, type Desired } from "./labels.ts";
+import { contentHash } from "./hash.ts";
+import { Annotations, childLabels, ownerReference, selectorLabels, type Desired } from "./labels.ts";
 
 /** The serving image the operator uses when neither spec.image nor --serving-image says otherwise. */
 export const DEFAULT_SERVING_IMAGE = "ghcr.io/maas-dev/maas-serving:0.1.0";
@@ -77,7 +79,10 @@ function fetchEnv(md: ModelDeployment): V1EnvVar[] {
   if (pvcClaim(m.uri)) env.push({ name: Env.modelSourceDir, value: Paths.modelSourceDir });
   const secret = m.credentialsSecretRef?.name;
   if (secret) {
-    // References only: the operator never reads the Secret's values, the kubelet injects them.
+    // References only: the operator never reads the Secret's values, the kubelet injects them. The
+    // keys the scheme cannot do without are required, so a missing or misspelt Secret or key stops
+    // the pod with the kubelet's own words (CreateContainerConfigError), which status quotes.
+    const required = requiredCredentialKeys(m.uri);
     const keys: [string, string][] = [
       [Env.awsAccessKeyId, CredentialKeys.awsAccessKeyId],
       [Env.awsSecretAccessKey, CredentialKeys.awsSecretAccessKey],
@@ -87,10 +92,20 @@ function fetchEnv(md: ModelDeployment): V1EnvVar[] {
       [Env.awsSessionToken, CredentialKeys.awsSessionToken],
     ];
     for (const [name, key] of keys) {
-      env.push({ name, valueFrom: { secretKeyRef: { name: secret, key, optional: true } } });
+      env.push({ name, valueFrom: { secretKeyRef: { name: secret, key, optional: !required.includes(key) } } });
     }
   }
   return env;
+}
+
+/**
+ * Keys a credentials Secret must hold for the URI's scheme: an access key pair to sign S3 requests,
+ * the Authorization header for http(s). Region, endpoint and session token stay optional.
+ */
+export function requiredCredentialKeys(uri: string): string[] {
+  if (uri.startsWith("s3://")) return [CredentialKeys.awsAccessKeyId, CredentialKeys.awsSecretAccessKey];
+  if (/^https?:\/\//.test(uri)) return [CredentialKeys.httpAuthorization];
+  return [];
 }
 
 function serveEnv(md: ModelDeployment): V1EnvVar[] {
@@ -193,7 +208,15 @@ function tolerations(md: ModelDeployment): V1Toleration[] {
   return out;
 }
 
-/** The full desired Deployment, ready for server-side apply under the operator's field manager. */
+/** The revision of the pod template a desired Deployment carries (see `Annotations.templateHash`). */
+export function templateHashOf(d: V1Deployment): string | undefined {
+  return d.spec?.template.metadata?.annotations?.[Annotations.templateHash];
+}
+
+/**
+ * The full desired Deployment, ready for server-side apply under the operator's field manager. Its
+ * pod template carries a hash of itself, so pods say which revision they run.
+ */
 export function desiredDeployment(md: ModelDeployment, settings: OperatorSettings): Desired<V1Deployment> {
   const name = md.metadata.name!;
   const image = md.spec.image ?? settings.servingImage;
@@ -211,6 +234,38 @@ export function desiredDeployment(md: ModelDeployment, settings: OperatorSetting
   if (claim)
     podVolumes.push({ name: volumes.modelSource, persistentVolumeClaim: { claimName: claim, readOnly: true } });
   const labels = childLabels(md);
+  const template: V1PodTemplateSpec = {
+    metadata: {
+      labels,
+      annotations: {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": String(Ports.metrics),
+        "prometheus.io/path": Probes.metrics,
+      },
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: SERVING_UID,
+        runAsGroup: SERVING_UID,
+        fsGroup: SERVING_UID,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      // Longer than the image's drain timeout, so accepted requests finish before SIGKILL.
+      terminationGracePeriodSeconds: Math.ceil((Defaults.shutdownDelayMs + Defaults.drainTimeoutMs) / 1000) + 15,
+      initContainers: [fetchContainer(md, image, pull)],
+      containers: [serveContainer(md, image, pull)],
+      volumes: podVolumes,
+      ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
+      ...(tolerations(md).length ? { tolerations: tolerations(md) } : {}),
+      // Affinity is passed through as written; the API server validates it when pods are created.
+      ...(sched.affinity ? { affinity: sched.affinity } : {}),
+      ...(sched.priorityClassName ? { priorityClassName: sched.priorityClassName } : {}),
+    },
+  };
+  template.metadata!.annotations![Annotations.templateHash] = contentHash(template);
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -228,37 +283,7 @@ export function desiredDeployment(md: ModelDeployment, settings: OperatorSetting
       // margin to load the model) is a rollout without progress worth a ProgressDeadlineExceeded.
       progressDeadlineSeconds: Math.ceil(Defaults.fetchDeadlineMs / 1000) + 600,
       revisionHistoryLimit: 3,
-      template: {
-        metadata: {
-          labels,
-          annotations: {
-            "prometheus.io/scrape": "true",
-            "prometheus.io/port": String(Ports.metrics),
-            "prometheus.io/path": Probes.metrics,
-          },
-        },
-        spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: SERVING_UID,
-            runAsGroup: SERVING_UID,
-            fsGroup: SERVING_UID,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
-          // Longer than the image's drain timeout, so accepted requests finish before SIGKILL.
-          terminationGracePeriodSeconds: Math.ceil((Defaults.shutdownDelayMs + Defaults.drainTimeoutMs) / 1000) + 15,
-          initContainers: [fetchContainer(md, image, pull)],
-          containers: [serveContainer(md, image, pull)],
-          volumes: podVolumes,
-          ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
-          ...(tolerations(md).length ? { tolerations: tolerations(md) } : {}),
-          // Affinity is passed through as written; the API server validates it when pods are created.
-          ...(sched.affinity ? { affinity: sched.affinity } : {}),
-          ...(sched.priorityClassName ? { priorityClassName: sched.priorityClassName } : {}),
-        },
-      },
+      template,
     },
   };
 }

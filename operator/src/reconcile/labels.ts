@@ -17,6 +17,19 @@ export const LabelKeys = {
   deployment: "maas.dev/deployment",
 } as const;
 
+export const Annotations = {
+  /**
+   * On the pod template: a hash of the template, so every pod says which revision of the spec it
+   * runs, and status can tell the new revision's pods from the previous one's during a rollout.
+   */
+  templateHash: "maas.dev/template-hash",
+  /**
+   * On each child: a hash of the whole object the operator applied. A spec change that only removes
+   * a field changes it too, so such a change is applied (and server-side apply removes the field).
+   */
+  desiredHash: "maas.dev/desired-hash",
+} as const;
+
 /** Label selector (as a string) that picks exactly the children the operator manages. */
 export const managedBySelector = `${LabelKeys.managedBy}=${MANAGED_BY}`;
 
@@ -66,4 +79,15 @@ export function isControlledBy(
   md: ModelDeployment,
 ): boolean {
   return (obj.metadata?.ownerReferences ?? []).some((r) => r.controller === true && r.uid === md.metadata.uid);
+}
+
+/** The object an Event about this ModelDeployment regards. */
+export function eventRegarding(md: ModelDeployment) {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    namespace: md.metadata.namespace!,
+    name: md.metadata.name!,
+    uid: md.metadata.uid,
+  };
 }

@@ -1,8 +1,14 @@
 /**
  * A ModelDeployment's status, computed from what the operator observed: its Deployment, the
- * serving pods and any child it could not take. Each condition is an ordered chain of named
- * predicates (cert-manager style): the first that matches decides status, reason and message, so
- * the chain reads like the specification of the condition. Pure; the clock is an argument.
+ * serving pods, any child it could not apply, and the autoscaler's decision. Each condition is an
+ * ordered chain of named predicates (cert-manager style): the first that matches decides status,
+ * reason and message, so the chain reads like the specification of the condition. Pure; the clock
+ * is an argument.
+ *
+ * Ready follows Kubernetes' own rollout semantics (`kubectl rollout status`, kstatus): the
+ * Deployment has observed the spec we applied, its replicas run the current pod template, no pod of
+ * a previous revision remains, and enough of them are available. A rollout that is stuck or failing
+ * never reads Ready, however many pods of the previous revision still serve.
  */
 import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
@@ -14,9 +20,10 @@ import {
   type ModelDeploymentStatus,
 } from "../api/index.ts";
 import { ContainerNames, TerminationPrefixes } from "../../../serving-image/src/contract.ts";
-import { desiredReplicas } from "./desired-deployment.ts";
+import { desiredReplicas, templateHashOf } from "./desired-deployment.ts";
 import { endpointOf } from "./desired-service.ts";
-import { selectorString } from "./labels.ts";
+import { canonicalJson } from "./hash.ts";
+import { Annotations, selectorString } from "./labels.ts";
 
 /** A child that carries our name but is not controlled by this ModelDeployment. */
 export interface ChildConflict {
@@ -24,24 +31,32 @@ export interface ChildConflict {
   name: string;
 }
 
-export interface Observed {
-  /** Our Deployment, if it exists. */
-  deployment: V1Deployment | undefined;
-  /** Pods matching the ModelDeployment's selector (all ReplicaSets). */
-  pods: readonly V1Pod[];
-  conflicts: readonly ChildConflict[];
-  /** The API server refused to apply a child. */
-  applyError?: ApplyError | undefined;
-}
+/**
+ * How the API server refused a child: `invalid` (400/422: the spec produced an object it refuses;
+ * retried when the spec changes), `forbidden` (403: a quota, admission policy or RBAC, which can
+ * change without the spec changing; rechecked periodically), `failed` (5xx, a timeout, a conflict:
+ * retried with back-off).
+ */
+export type ApplyErrorKind = "invalid" | "forbidden" | "failed";
 
 export interface ApplyError {
   /** "The API server refused the Deployment: …", quoting the server. */
   message: string;
-  /**
-   * 403: forbidden by an admission policy, a quota or RBAC, which can change without the spec
-   * changing (retried); otherwise the spec produced an invalid child (400/422: retried when it changes).
-   */
-  forbidden: boolean;
+  kind: ApplyErrorKind;
+}
+
+export interface Observed {
+  /** Our Deployment, if it exists. */
+  deployment: V1Deployment | undefined;
+  /** Pods matching the ModelDeployment's selector (all revisions). */
+  pods: readonly V1Pod[];
+  conflicts: readonly ChildConflict[];
+  /** The API server refused to apply a child. */
+  applyError?: ApplyError | undefined;
+  /** The pod template hash of the Deployment the spec asks for now (pods of other hashes are a previous revision). */
+  templateHash: string;
+  /** Whether this operator runs the autoscaler (it needs --prometheus-url). */
+  autoscalerEnabled: boolean;
 }
 
 export interface Verdict {
@@ -56,21 +71,42 @@ interface Rule {
   when: (f: Facts) => Verdict | undefined;
 }
 
+interface PodProblem {
+  pod: string;
+  message: string;
+}
+
 /** Facts derived once from the observation, shared by every rule. */
 interface Facts {
   md: ModelDeployment;
   observed: Observed;
+  /** Replicas the spec (or the autoscaler) asks for: what the Deployment is sized to. */
   desired: number;
+  /** Available replicas that make the object Ready: all desired ones, or minReplicas when autoscaled. */
+  readyFloor: number;
   ready: number;
+  available: number;
   updated: number;
-  unscheduled: { pod: string; message: string }[];
-  fetchFailure: { pod: string; message: string } | undefined;
+  /** Pods of every revision the Deployment counts (terminating pods excluded). */
+  total: number;
+  /** The Deployment has observed the spec we applied (generation, template, replicas). */
+  rolloutObserved: boolean;
+  /** Pods of a previous revision still exist. */
+  oldRemain: boolean;
+  /** Pods of a previous revision that serve. */
+  oldServing: number;
+  unscheduled: PodProblem[];
+  /** The scheduler lacks free GPUs, as opposed to refusing for another reason. */
+  gpuShortage: boolean;
+  fetchFailure: PodProblem | undefined;
   crashLoop: { pod: string; container: string; restarts: number; message: string } | undefined;
   /** The serving container's own account of why the model did not load (its termination message). */
-  loadFailure: { pod: string; message: string } | undefined;
-  imagePull: { pod: string; message: string } | undefined;
-  anyServing: boolean;
-  rolloutObserved: boolean;
+  loadFailure: PodProblem | undefined;
+  imagePull: PodProblem | undefined;
+  /** The kubelet could not build a container: a missing Secret or key, say. */
+  configError: PodProblem | undefined;
+  /** Pods of the current revision that serve. */
+  currentServing: number;
   deadlineExceeded: string | undefined;
 }
 
@@ -83,19 +119,17 @@ function oneLine(s: string | undefined, max = 512): string {
   return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }
 
-function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
-  const d = observed.deployment;
-  const desired = desiredReplicas(md);
-  const live = observed.pods.filter((p) => !p.metadata?.deletionTimestamp);
-  const unscheduled = live
-    .map((p) => ({ p, c: p.status?.conditions?.find((c) => c.type === "PodScheduled") }))
-    .filter(({ c }) => c?.status === "False")
-    .map(({ p, c }) => ({ pod: p.metadata!.name!, message: oneLine(c!.message, 1024) }));
+const servesModel = (p: V1Pod) =>
+  p.status?.containerStatuses?.some((s) => s.name === ContainerNames.serve && s.ready) ?? false;
+
+/** Failures of one revision's pods: the first of each kind. */
+function podProblems(pods: readonly V1Pod[]) {
   let fetchFailure: Facts["fetchFailure"];
   let crashLoop: Facts["crashLoop"];
   let loadFailure: Facts["loadFailure"];
   let imagePull: Facts["imagePull"];
-  for (const p of live) {
+  let configError: Facts["configError"];
+  for (const p of pods) {
     const pod = p.metadata!.name!;
     for (const s of p.status?.initContainerStatuses ?? []) {
       const t = terminatedOf(s);
@@ -107,6 +141,9 @@ function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
       const w = s.state?.waiting;
       if (w && /ErrImagePull|ImagePullBackOff|InvalidImageName/.test(w.reason ?? "") && !imagePull) {
         imagePull = { pod, message: `${w.reason ?? ""}: ${oneLine(w.message)}` };
+      }
+      if (w && /CreateContainerConfigError|CreateContainerError/.test(w.reason ?? "") && !configError) {
+        configError = { pod, message: `container ${s.name}: ${oneLine(w.message) || (w.reason ?? "")}` };
       }
     }
     for (const s of p.status?.containerStatuses ?? []) {
@@ -129,21 +166,47 @@ function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
       }
     }
   }
+  return { fetchFailure, crashLoop, loadFailure, imagePull, configError };
+}
+
+function gatherFacts(md: ModelDeployment, observed: Observed): Facts {
+  const d = observed.deployment;
+  const desired = desiredReplicas(md);
+  const a = md.spec.autoscaling;
+  const live = observed.pods.filter((p) => !p.metadata?.deletionTimestamp);
+  const isCurrent = (p: V1Pod) => p.metadata?.annotations?.[Annotations.templateHash] === observed.templateHash;
+  const current = live.filter(isCurrent);
+  const old = live.filter((p) => !isCurrent(p));
+  const unscheduled = live
+    .map((p) => ({ p, c: p.status?.conditions?.find((c) => c.type === "PodScheduled") }))
+    .filter(({ c }) => c?.status === "False")
+    .map(({ p, c }) => ({ pod: p.metadata!.name!, message: oneLine(c!.message, 1024) }));
   const generation = d?.metadata?.generation ?? 0;
   const progressing = d?.status?.conditions?.find((c) => c.type === "Progressing");
+  const updated = d?.status?.updatedReplicas ?? 0;
+  const total = d?.status?.replicas ?? 0;
   return {
     md,
     observed,
     desired,
+    // Autoscaled: serving at minReplicas is Ready; replicas the autoscaler adds for load (or that wait
+    // for GPUs) are reported by ScalingLimited, not by flipping Ready with the traffic.
+    readyFloor: a ? Math.min(desired, Math.max(1, a.minReplicas ?? 1)) : desired,
     ready: d?.status?.readyReplicas ?? 0,
-    updated: d?.status?.updatedReplicas ?? 0,
+    available: d?.status?.availableReplicas ?? 0,
+    updated,
+    total,
+    rolloutObserved:
+      d !== undefined &&
+      (d.status?.observedGeneration ?? 0) >= generation &&
+      templateHashOf(d) === observed.templateHash &&
+      (d.spec?.replicas ?? 1) === desired,
+    oldRemain: total > updated || old.length > 0,
+    oldServing: old.filter(servesModel).length,
     unscheduled,
-    fetchFailure,
-    crashLoop,
-    loadFailure,
-    imagePull,
-    anyServing: live.some((p) => p.status?.containerStatuses?.some((s) => s.name === ContainerNames.serve && s.ready)),
-    rolloutObserved: d !== undefined && (d.status?.observedGeneration ?? 0) >= generation,
+    gpuShortage: unscheduled.some((u) => /Insufficient nvidia\.com\/gpu/.test(u.message)),
+    ...podProblems(current),
+    currentServing: current.filter(servesModel).length,
     deadlineExceeded: progressing?.reason === "ProgressDeadlineExceeded" ? (progressing.message ?? "") : undefined,
   };
 }
@@ -155,17 +218,112 @@ const conflictMessage = (c: readonly ChildConflict[], ns: string) =>
 const schedulingMessage = (f: Facts) =>
   `${f.unscheduled.length}/${f.observed.pods.length} pods cannot be scheduled: ${f.unscheduled[0]!.message}`;
 
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+/** "; the previous revision still serves on 2 replicas" while old pods serve, else "". */
+const previousServes = (f: Facts) =>
+  f.oldServing > 0 ? `; the previous revision still serves on ${plural(f.oldServing, "replica")}` : "";
+
+/** The rollout is complete in Kubernetes' sense, at the size that makes the object Ready. */
+function rolloutDone(f: Facts, size: number): boolean {
+  return f.rolloutObserved && !f.oldRemain && f.updated >= size && f.available >= size;
+}
+
+/** What holds replicas back, in the words of whoever knows (fetch, serving container, scheduler, kubelet). */
+function blockingCause(f: Facts): string | undefined {
+  if (f.fetchFailure)
+    return TerminationPrefixes.fetchFailed + f.fetchFailure.message.replace(/^model fetch failed:\s*/i, "");
+  if (f.loadFailure) return f.loadFailure.message;
+  if (f.configError) return f.configError.message;
+  if (f.unscheduled.length) return schedulingMessage(f);
+  if (f.crashLoop) return `container ${f.crashLoop.container} is crash looping`;
+  if (f.imagePull) return f.imagePull.message;
+  if (f.deadlineExceeded !== undefined) return f.deadlineExceeded;
+  return undefined;
+}
+
+const autoscalingOf = (f: Facts) => f.md.status?.autoscaling;
+
 /** The condition chains; order within a chain is priority. */
 const chains: Record<ConditionType, Rule[]> = {
   ScalingActive: [
     {
-      // The seam for the autoscaler: until it runs, say so rather than leave autoscaling silent.
-      name: "the autoscaler is not part of this operator version",
+      name: "the operator runs without Prometheus",
+      when: (f) =>
+        f.observed.autoscalerEnabled
+          ? undefined
+          : {
+              status: "False",
+              reason: Reasons.ScalingActive.PrometheusNotConfigured,
+              message: `maas-operator runs without --prometheus-url, so nothing reads the metric: holding ${plural(f.desired, "replica")}`,
+            },
+    },
+    {
+      name: "the autoscaler has not decided yet",
+      when: (f) =>
+        autoscalingOf(f)?.mode === undefined
+          ? {
+              status: "Unknown",
+              reason: Reasons.ScalingActive.AwaitingMetrics,
+              message: `The autoscaler has not read the metric yet: ${plural(f.desired, "replica")} (minReplicas)`,
+            }
+          : undefined,
+    },
+    {
+      name: "the metric cannot be read",
+      when: (f) => {
+        const s = autoscalingOf(f)!;
+        return s.mode === "Holding"
+          ? { status: "False", reason: s.holdingReason ?? Reasons.ScalingActive.MetricMissing, message: s.reason ?? "" }
+          : undefined;
+      },
+    },
+    {
+      name: "otherwise the autoscaler acts on the metric",
       when: (f) => ({
-        status: "False",
-        reason: Reasons.ScalingActive.AutoscalerNotRunning,
-        message: `This maas-operator version does not run the autoscaler yet: holding ${f.desired} replicas (minReplicas, or the last recorded decision)`,
+        status: "True",
+        reason: Reasons.ScalingActive.MetricAvailable,
+        message: autoscalingOf(f)!.reason ?? "",
       }),
+    },
+  ],
+  ScalingLimited: [
+    {
+      name: "replicas the autoscaler added cannot be scheduled",
+      when: (f) =>
+        f.unscheduled.length && f.ready < f.desired
+          ? {
+              status: "True",
+              reason: Reasons.ScalingLimited.WaitingForCapacity,
+              message: `${f.desired - f.ready} of ${plural(f.desired, "desired replica")} not ready: ${schedulingMessage(f)}`,
+            }
+          : undefined,
+    },
+    ...(
+      [
+        ["MaxReplicas", Reasons.ScalingLimited.TooManyReplicas],
+        ["ScaleUpRate", Reasons.ScalingLimited.ScaleUpLimited],
+        ["ScaleDownRate", Reasons.ScalingLimited.ScaleDownLimited],
+      ] as const
+    ).map(([limit, reason]): Rule => ({
+      name: `the decision is held by ${limit}`,
+      when: (f) => {
+        const s = autoscalingOf(f);
+        return s?.mode !== "Holding" && s?.limitedBy === limit
+          ? { status: "True", reason, message: s.reason ?? "" }
+          : undefined;
+      },
+    })),
+    {
+      name: "otherwise the decision is what the metric asks for",
+      when: (f) => {
+        const a = f.md.spec.autoscaling!;
+        return {
+          status: "False",
+          reason: Reasons.ScalingLimited.DesiredWithinRange,
+          message: `${plural(f.desired, "replica")} desired, within minReplicas ${a.minReplicas ?? 1} and maxReplicas ${a.maxReplicas}`,
+        };
+      },
     },
   ],
   Degraded: [
@@ -182,14 +340,16 @@ const chains: Record<ConditionType, Rule[]> = {
     },
     {
       name: "the API server refused a child",
-      when: (f) =>
-        f.observed.applyError
-          ? {
-              status: "True",
-              reason: f.observed.applyError.forbidden ? Reasons.Degraded.ApplyForbidden : Reasons.Degraded.InvalidSpec,
-              message: f.observed.applyError.message,
-            }
-          : undefined,
+      when: (f) => {
+        const e = f.observed.applyError;
+        if (!e) return undefined;
+        const reason = {
+          invalid: Reasons.Degraded.InvalidSpec,
+          forbidden: Reasons.Degraded.ApplyForbidden,
+          failed: Reasons.Degraded.ApplyFailed,
+        }[e.kind];
+        return { status: "True", reason, message: e.message };
+      },
     },
     {
       name: "the serving container crash loops",
@@ -217,9 +377,9 @@ const chains: Record<ConditionType, Rule[]> = {
   ],
   Scheduled: [
     {
-      name: "pods wait for GPUs",
+      name: "pods wait for free GPUs",
       when: (f) =>
-        f.unscheduled.some((u) => u.message.includes("nvidia.com/gpu"))
+        f.gpuShortage
           ? { status: "False", reason: Reasons.Scheduled.InsufficientGPU, message: schedulingMessage(f) }
           : undefined,
     },
@@ -241,9 +401,9 @@ const chains: Record<ConditionType, Rule[]> = {
   ],
   ModelAvailable: [
     {
-      name: "a replica serves the model",
+      name: "a replica of the current revision serves the model",
       when: (f) =>
-        f.anyServing
+        f.currentServing > 0
           ? { status: "True", reason: Reasons.ModelAvailable.ModelLoaded, message: "Model loaded and serving" }
           : undefined,
     },
@@ -251,21 +411,68 @@ const chains: Record<ConditionType, Rule[]> = {
       name: "the model's checksum did not match",
       when: (f) =>
         f.fetchFailure && /sha256 mismatch/i.test(f.fetchFailure.message)
-          ? { status: "False", reason: Reasons.ModelAvailable.ChecksumMismatch, message: f.fetchFailure.message }
+          ? {
+              status: "False",
+              reason: Reasons.ModelAvailable.ChecksumMismatch,
+              message: f.fetchFailure.message + previousServes(f),
+            }
           : undefined,
     },
     {
       name: "the model fetch failed",
       when: (f) =>
         f.fetchFailure
-          ? { status: "False", reason: Reasons.ModelAvailable.ModelFetchFailed, message: f.fetchFailure.message }
+          ? {
+              status: "False",
+              reason: Reasons.ModelAvailable.ModelFetchFailed,
+              message: f.fetchFailure.message + previousServes(f),
+            }
           : undefined,
+    },
+    {
+      name: "the credentials Secret is missing",
+      when: (f) =>
+        f.configError && /secret|key/i.test(f.configError.message)
+          ? {
+              status: "False",
+              reason: Reasons.ModelAvailable.CredentialsSecretMissing,
+              message: `The model's credentials cannot be read: ${f.configError.message}${previousServes(f)}`,
+            }
+          : undefined,
+    },
+    {
+      name: "the model's PersistentVolumeClaim does not exist",
+      when: (f) => {
+        const u = f.unscheduled.find((x) => /persistentvolumeclaim "[^"]*" not found/i.test(x.message));
+        return u
+          ? {
+              status: "False",
+              reason: Reasons.ModelAvailable.ModelClaimMissing,
+              message: `The model's volume cannot be mounted: ${u.message}${previousServes(f)}`,
+            }
+          : undefined;
+      },
     },
     {
       name: "the serving container could not load the model",
       when: (f) =>
         f.loadFailure
-          ? { status: "False", reason: Reasons.ModelAvailable.ModelLoadFailed, message: f.loadFailure.message }
+          ? {
+              status: "False",
+              reason: Reasons.ModelAvailable.ModelLoadFailed,
+              message: f.loadFailure.message + previousServes(f),
+            }
+          : undefined,
+    },
+    {
+      name: "the previous revision serves while the new one starts",
+      when: (f) =>
+        f.oldServing > 0
+          ? {
+              status: "True",
+              reason: Reasons.ModelAvailable.PreviousRevisionServing,
+              message: `The previous revision serves on ${plural(f.oldServing, "replica")}; the current revision is not serving yet`,
+            }
           : undefined,
     },
     {
@@ -290,30 +497,27 @@ const chains: Record<ConditionType, Rule[]> = {
     {
       name: "the rollout passed its deadline",
       when: (f) =>
-        f.deadlineExceeded !== undefined
+        f.deadlineExceeded !== undefined && !rolloutDone(f, f.desired)
           ? { status: "False", reason: Reasons.Progressing.ProgressDeadlineExceeded, message: f.deadlineExceeded }
           : undefined,
     },
     {
       name: "a rollout is under way",
-      when: (f) => {
-        const total = f.observed.deployment?.status?.replicas ?? 0;
-        const available = f.observed.deployment?.status?.availableReplicas ?? 0;
-        if (f.rolloutObserved && f.updated >= f.desired && total <= f.desired && available >= f.desired)
-          return undefined;
-        return {
-          status: "True",
-          reason: Reasons.Progressing.RolloutInProgress,
-          message: `${f.updated}/${f.desired} replicas updated, ${available} available`,
-        };
-      },
+      when: (f) =>
+        rolloutDone(f, f.desired) && f.total <= f.desired
+          ? undefined
+          : {
+              status: "True",
+              reason: Reasons.Progressing.RolloutInProgress,
+              message: `${f.updated}/${f.desired} replicas updated, ${f.available} available${f.oldRemain ? ", previous revision still running" : ""}`,
+            },
     },
     {
       name: "otherwise",
       when: (f) => ({
         status: "False",
         reason: Reasons.Progressing.RolloutComplete,
-        message: `${f.desired} replicas up to date`,
+        message: `${plural(f.desired, "replica")} up to date`,
       }),
     },
   ],
@@ -333,35 +537,41 @@ const chains: Record<ConditionType, Rule[]> = {
     {
       name: "scaled to zero",
       when: (f) =>
-        f.desired === 0 && f.rolloutObserved && (f.observed.deployment?.status?.replicas ?? 0) === 0
+        f.desired === 0 && f.rolloutObserved && f.total === 0
           ? { status: "True", reason: Reasons.Ready.ScaledToZero, message: "Scaled to zero replicas" }
           : undefined,
     },
     {
-      name: "every desired replica is updated and ready",
+      name: "the current revision is rolled out and available",
       when: (f) =>
-        f.desired > 0 && f.rolloutObserved && f.updated >= f.desired && f.ready >= f.desired
+        f.desired > 0 && rolloutDone(f, f.readyFloor)
           ? {
               status: "True",
               reason: Reasons.Ready.AllReplicasReady,
-              message: `${f.ready}/${f.desired} replicas ready`,
+              message:
+                `${f.ready}/${f.desired} replicas ready` +
+                (f.ready < f.desired ? ` (autoscaled: ${f.desired - f.ready} more on the way)` : ""),
             }
           : undefined,
     },
     {
+      name: "a previous revision still runs: the rollout is not done",
+      when: (f) => {
+        if (!f.observed.deployment || !f.oldRemain) return undefined;
+        const cause = blockingCause(f);
+        return {
+          status: "False",
+          reason: Reasons.Ready.RolloutInProgress,
+          message:
+            `Rolling out the current spec: ${f.currentServing}/${f.desired} replicas of it ready, ` +
+            `${f.oldServing} of the previous revision still serving${cause ? ": " + cause : ""}`,
+        };
+      },
+    },
+    {
       name: "otherwise, say what holds the replicas back",
       when: (f) => {
-        const cause = f.fetchFailure
-          ? TerminationPrefixes.fetchFailed + f.fetchFailure.message.replace(/^model fetch failed:\s*/i, "")
-          : f.loadFailure
-            ? f.loadFailure.message
-            : f.unscheduled.length
-              ? schedulingMessage(f)
-              : f.crashLoop
-                ? `container ${f.crashLoop.container} is crash looping`
-                : f.imagePull
-                  ? f.imagePull.message
-                  : undefined;
+        const cause = blockingCause(f);
         return {
           status: "False",
           reason: Reasons.Ready.ReplicasNotReady,
@@ -392,7 +602,7 @@ function eventFor(type: ConditionType, v: Verdict): StatusEvent | undefined {
   if (type === "Ready" && v.status === "True")
     return { type: "Normal", reason: v.reason, message: `ModelDeployment became Ready: ${v.message}` };
   if (type === "Degraded" && v.status === "True") return { type: "Warning", reason: v.reason, message: v.message };
-  if ((type === "Scheduled" || type === "ModelAvailable") && v.status === "False") {
+  if ((type === "Scheduled" || type === "ModelAvailable" || type === "ScalingActive") && v.status === "False") {
     return { type: "Warning", reason: v.reason, message: v.message };
   }
   if (type === "Progressing" && v.reason === Reasons.Progressing.ProgressDeadlineExceeded) {
@@ -402,12 +612,13 @@ function eventFor(type: ConditionType, v: Verdict): StatusEvent | undefined {
 }
 
 const order: ConditionType[] = ["Ready", "ModelAvailable", "Scheduled", "Progressing", "Degraded"];
+const autoscaledOrder: ConditionType[] = [...order, ConditionTypes.ScalingActive, ConditionTypes.ScalingLimited];
 
 /**
  * The status fields the reconciler owns, and the Events to record. Conditions keep their
- * lastTransitionTime unless their status changed. status.autoscaling is left out: it belongs to
- * the autoscaler (its own field manager). ScalingActive is reported here, for autoscaled objects
- * only, until the autoscaler exists to own it.
+ * lastTransitionTime unless their status changed. status.autoscaling is left out: the autoscaler
+ * writes it under its own field manager; the reconciler turns it into the ScalingActive and
+ * ScalingLimited conditions (for autoscaled objects only).
  */
 export function computeStatus(
   md: ModelDeployment,
@@ -418,8 +629,7 @@ export function computeStatus(
   const previous = new Map((md.status?.conditions ?? []).map((c) => [c.type, c]));
   const generation = md.metadata.generation ?? 0;
   const events: StatusEvent[] = [];
-  const types = md.spec.autoscaling ? [...order, ConditionTypes.ScalingActive] : order;
-  const conditions: Condition[] = types.map((type) => {
+  const conditions: Condition[] = (md.spec.autoscaling ? autoscaledOrder : order).map((type) => {
     const v = evaluate(type, f);
     const before = previous.get(type);
     const changed = before?.status !== v.status;
@@ -461,13 +671,5 @@ export function ownedStatus(s: ModelDeploymentStatus | undefined): ModelDeployme
 
 /** True when the stored status differs from the computed one in a field the reconciler owns. */
 export function statusChanged(stored: ModelDeploymentStatus | undefined, computed: ModelDeploymentStatus): boolean {
-  return canonical(ownedStatus(stored)) !== canonical(computed);
-}
-
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : 1)))
-      : x,
-  );
+  return canonicalJson(ownedStatus(stored)) !== canonicalJson(computed);
 }

@@ -19,7 +19,8 @@ import {
   withDefaults,
   type ModelDeployment,
 } from "../../../operator/src/api/index.ts";
-import { classifyChild } from "../../../operator/src/reconcile/classify.ts";
+import { classifyChild, withDesiredHash } from "../../../operator/src/reconcile/classify.ts";
+import type { Desired } from "../../../operator/src/reconcile/labels.ts";
 import { installCrd } from "../../testbed/operator.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import {
@@ -80,6 +81,7 @@ interface Outcome {
   /** Only when the API server admitted the ModelDeployment. */
   readonly admitted?: {
     readonly verdict: RuntimeVerdict;
+    readonly desired: Desired<V1Deployment>;
     readonly deployment: Answer;
     readonly pod: Answer;
   };
@@ -152,9 +154,11 @@ describe("admission equals run time, on a real API server", function () {
       if (api.status !== 201) return { md, api };
       const stored = api.body as unknown as ModelDeployment;
       const verdict = runtimeVerdict(stored);
-      const deployment = await post(`/apis/apps/v1/namespaces/${ns}/deployments?${DRY_RUN}`, verdict.deployment);
-      const pod = await post(`/api/v1/namespaces/${ns}/pods?${DRY_RUN}`, podOf(verdict.deployment, ns));
-      return { md, api, admitted: { verdict, deployment, pod } };
+      // As the reconciler applies it: with the hash of what it wants stamped on it.
+      const desired = withDesiredHash(verdict.deployment);
+      const deployment = await post(`/apis/apps/v1/namespaces/${ns}/deployments?${DRY_RUN}`, desired);
+      const pod = await post(`/api/v1/namespaces/${ns}/pods?${DRY_RUN}`, podOf(desired, ns));
+      return { md, api, admitted: { verdict, desired, deployment, pod } };
     });
     cases.forEach((c, i) => outcomes.set(c, results[i]!));
     const admitted = results.filter((r) => r.admitted !== undefined).length;
@@ -188,7 +192,7 @@ describe("admission equals run time, on a real API server", function () {
         }
         return;
       }
-      const { verdict, deployment, pod } = admitted;
+      const { verdict, desired, deployment, pod } = admitted;
       assert.equal(verdict.fetch, undefined, "admitted, but fetch refuses it");
       assert.deepEqual(verdict.serve, [], "admitted, but serve refuses it");
       assert.equal(deployment.status, 201, `admitted, but the Deployment is refused: ${deployment.body.message ?? ""}`);
@@ -197,7 +201,7 @@ describe("admission equals run time, on a real API server", function () {
       assert.deepEqual(pod.warnings, [], "admitted, but its Pod draws warnings");
       // What the API server stores (quantities normalised, defaults added) is no drift from what was built.
       const stored = deployment.body as unknown as V1Deployment;
-      assert.deepEqual(classifyChild(api.body as unknown as ModelDeployment, verdict.deployment, stored), {
+      assert.deepEqual(classifyChild(api.body as unknown as ModelDeployment, desired, stored), {
         action: "none",
       });
     });

@@ -10,6 +10,8 @@ import { parseAllDocuments } from "yaml";
 import { ApiextensionsV1Api, type V1Deployment } from "@kubernetes/client-node";
 import { CRD_NAME } from "../../../operator/src/api/index.ts";
 import { clusterRules, leaderElectionRules } from "../../../operator/src/rbac.ts";
+import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
+import { PortNames } from "../../../serving-image/src/contract.ts";
 import { useTestbed, type ExecResult, type Testbed } from "../../testbed/index.ts";
 import { readVersions, repoRoot } from "../../testbed/paths.ts";
 import { spawnOperator } from "../../testbed/operator.ts";
@@ -84,6 +86,8 @@ describe("the maas-operator Helm chart on the test bed", function () {
     { set: "serviceMonitor.enabled=yes", names: /at '\/serviceMonitor\/enabled': got string, want boolean/ },
     { set: "logLevel=verbose", names: /at '\/logLevel'/ },
     { set: "watchNamespaces={Team_A}", names: /at '\/watchNamespaces\/0'/ },
+    { set: "prometheus.url=prometheus:9090", names: /at '\/prometheus\/url'/ },
+    { set: "autoscaler.intervalSeconds=0", names: /at '\/autoscaler\/intervalSeconds'/ },
   ];
   for (const bad of badValues) {
     it(`refuses --set ${bad.set} with a message naming the value (values.schema.json)`, async () => {
@@ -137,6 +141,76 @@ describe("the maas-operator Helm chart on the test bed", function () {
         assert.equal(accepted.length, docs.length, `every object is accepted:\n${out}`);
       });
     }
+
+    it("renders a PodMonitor for the serving pods only when enabled, selecting what the operator labels them with", async () => {
+      const refused = await template(releaseNs, ["--set", "podMonitor.enabled=true"]);
+      assert.notEqual(refused.code, 0);
+      assert.match(
+        refused.stderr,
+        /podMonitor\.enabled is true but the cluster has no monitoring\.coreos\.com\/v1 PodMonitor/,
+      );
+      const on = docsOf(
+        ok(
+          await template(releaseNs, [
+            "--set",
+            "podMonitor.enabled=true",
+            "--api-versions",
+            "monitoring.coreos.com/v1/PodMonitor",
+          ]),
+          "helm template with a PodMonitor",
+        ),
+      );
+      const monitor = on.find((d) => d.kind === "PodMonitor") as
+        | (Doc & {
+            spec: {
+              selector: { matchLabels: Record<string, string> };
+              podMetricsEndpoints: { port: string; interval: string }[];
+            };
+          })
+        | undefined;
+      assert.ok(monitor, "a PodMonitor is rendered");
+      // The labels and port name the operator gives every serving pod.
+      const pod = desiredDeployment(
+        {
+          apiVersion: "maas.dev/v1alpha1",
+          kind: "ModelDeployment",
+          metadata: { name: "m", namespace: "ml", uid: "u" },
+          spec: { model: { uri: "https://x/model.json" } },
+        },
+        { servingImage: "x" },
+      ).spec!.template;
+      for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) {
+        assert.equal(pod.metadata!.labels![k], v, `serving pods carry ${k}=${v}`);
+      }
+      const ports = pod.spec!.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
+      assert.deepEqual(
+        monitor.spec.podMetricsEndpoints.map((e) => [e.port, e.interval]),
+        [[PortNames.metrics, "1s"]],
+      );
+      assert.ok(ports.includes(PortNames.metrics));
+    });
+
+    it("passes the Prometheus address and the autoscaler's settings to the operator", async () => {
+      const docs = docsOf(
+        ok(
+          await template(releaseNs, ["--set", "prometheus.url=http://prometheus.monitoring.svc:9090"]),
+          "helm template",
+        ),
+      );
+      const deployment = docs.find((d) => d.kind === "Deployment") as Doc & {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      const args = deployment.spec.template.spec.containers[0]!.args;
+      for (const flag of [
+        "--prometheus-url=http://prometheus.monitoring.svc:9090",
+        "--prometheus-timeout-seconds=5",
+        "--prometheus-scrape-interval-seconds=1",
+        "--autoscaler-interval-seconds=2",
+        "--autoscaler-concurrency=8",
+      ]) {
+        assert.ok(args.includes(flag), `${flag} in ${args.join(" ")}`);
+      }
+    });
 
     it("renders a ServiceMonitor for the metrics Service only when enabled, and refuses without its CRD", async () => {
       const off = docsOf(ok(await template(releaseNs), "helm template"));

@@ -14,7 +14,7 @@ import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import { commandTable } from "./commands.ts";
 import { Kube, KubeError } from "./kube.ts";
 import { PodRunner } from "./pod-runner.ts";
-import { localNodeTaint } from "../nodes.ts";
+import { localNodeGpus, localNodeTaint } from "../nodes.ts";
 import { freePort } from "../proc.ts";
 
 const { values: args } = parseArgs({
@@ -72,9 +72,16 @@ async function readData(kind: "Secret" | "ConfigMap", namespace: string, name: s
   }
 }
 
+const resources = {
+  cpu: "2",
+  memory: "16Gi",
+  pods: "30",
+  "ephemeral-storage": "100Gi",
+  "nvidia.com/gpu": String(localNodeGpus.count),
+};
 const nodeStatus = () => ({
-  capacity: { cpu: "2", memory: "16Gi", pods: "30", "ephemeral-storage": "100Gi" },
-  allocatable: { cpu: "2", memory: "16Gi", pods: "30", "ephemeral-storage": "100Gi" },
+  capacity: resources,
+  allocatable: resources,
   conditions: [
     {
       type: "Ready",
@@ -115,6 +122,8 @@ async function registerNode(): Promise<void> {
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         type: "local",
+        "nvidia.com/gpu.product": localNodeGpus.product,
+        "nvidia.com/gpu.count": String(localNodeGpus.count),
       },
     },
     spec: { taints: [{ ...localNodeTaint }] },

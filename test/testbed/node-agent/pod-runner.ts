@@ -37,6 +37,8 @@ interface Run {
   pid: number | undefined;
   ports: Map<number, number>;
   env: NodeJS.ProcessEnv;
+  /** Why the kubelet cannot build the container's environment (a missing Secret or key), as it says it. */
+  configError: string | undefined;
   logFile: string;
   terminationFile: string;
   restartCount: number;
@@ -112,6 +114,7 @@ export class PodRunner {
         pid: undefined,
         ports,
         env: {},
+        configError: undefined,
         logFile: join(this.dir, `${c.name}.log`),
         terminationFile,
         restartCount: 0,
@@ -125,7 +128,7 @@ export class PodRunner {
         stopping: false,
       });
     }
-    for (const r of this.runs) r.env = await this.environment(r);
+    for (const r of this.runs) await this.prepare(r);
     this.timer = setInterval(() => {
       void this.tick();
     }, 250);
@@ -150,7 +153,19 @@ export class PodRunner {
     return { target: `127.0.0.1:${local}`, path: ann["prometheus.io/path"] ?? "/metrics" };
   }
 
-  private async environment(r: Run): Promise<NodeJS.ProcessEnv> {
+  /**
+   * Builds the container's environment, or records why it cannot be built: like a kubelet, a
+   * non-optional reference to a missing Secret, ConfigMap or key is CreateContainerConfigError,
+   * tried again until it resolves.
+   */
+  private async prepare(r: Run): Promise<void> {
+    const problems: string[] = [];
+    r.env = await this.environment(r, problems);
+    r.configError = problems[0];
+    if (r.configError) r.state = { waiting: { reason: "CreateContainerConfigError", message: r.configError } };
+  }
+
+  private async environment(r: Run, problems: string[]): Promise<NodeJS.ProcessEnv> {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: this.dir, TMPDIR: join(this.dir, "tmp") };
     mkdirSync(join(this.dir, "tmp"), { recursive: true });
     const meta = this.pod.metadata!;
@@ -170,25 +185,41 @@ export class PodRunner {
       };
       return fields[path];
     };
+    // The kubelet's own words for a reference it cannot resolve.
+    const lookup = async (
+      kind: "Secret" | "ConfigMap",
+      name: string,
+      key: string | undefined,
+      optional: boolean | undefined,
+    ) => {
+      const data = await this.ctx.readData(kind, this.namespace, name);
+      if (!data) {
+        if (!optional) problems.push(`${kind.toLowerCase()} "${name}" not found`);
+        return undefined;
+      }
+      if (key === undefined) return data;
+      if (data[key] === undefined && !optional) {
+        problems.push(`couldn't find key ${key} in ${kind} ${this.namespace}/${name}`);
+      }
+      return data[key] === undefined ? undefined : { [key]: data[key] };
+    };
     for (const from of r.container.envFrom ?? []) {
       const kind = from.secretRef ? "Secret" : "ConfigMap";
       const ref = from.secretRef ?? from.configMapRef;
       if (!ref?.name) continue;
-      const data = (await this.ctx.readData(kind, this.namespace, ref.name)) ?? {};
+      const data = (await lookup(kind, ref.name, undefined, ref.optional)) ?? {};
       for (const [key, v] of Object.entries(data)) env[(from.prefix ?? "") + key] = v;
     }
     for (const e of r.container.env ?? []) {
+      const secret = e.valueFrom?.secretKeyRef;
+      const configMap = e.valueFrom?.configMapKeyRef;
       if (e.value !== undefined) env[e.name] = e.value;
       else if (e.valueFrom?.fieldRef) env[e.name] = field(e.valueFrom.fieldRef.fieldPath);
-      else if (e.valueFrom?.secretKeyRef?.name) {
-        const v = (await this.ctx.readData("Secret", this.namespace, e.valueFrom.secretKeyRef.name))?.[
-          e.valueFrom.secretKeyRef.key
-        ];
+      else if (secret?.name) {
+        const v = (await lookup("Secret", secret.name, secret.key, secret.optional))?.[secret.key];
         if (v !== undefined) env[e.name] = v;
-      } else if (e.valueFrom?.configMapKeyRef?.name) {
-        const v = (await this.ctx.readData("ConfigMap", this.namespace, e.valueFrom.configMapKeyRef.name))?.[
-          e.valueFrom.configMapKeyRef.key
-        ];
+      } else if (configMap?.name) {
+        const v = (await lookup("ConfigMap", configMap.name, configMap.key, configMap.optional))?.[configMap.key];
         if (v !== undefined) env[e.name] = v;
       }
     }
@@ -226,15 +257,27 @@ export class PodRunner {
     const mains = this.runs.filter((r) => !r.init);
     if (this.initIndex < inits.length) {
       const r = inits[this.initIndex]!;
-      if (!r.proc && !r.state.terminated?.exitCode && (r.nextStart ?? 0) <= Date.now()) this.launch(r);
+      if (!r.proc && !r.state.terminated?.exitCode && (r.nextStart ?? 0) <= Date.now())
+        await this.launchWhenConfigured(r);
       return;
     }
     for (const r of mains) {
       if (!r.proc && (r.nextStart ?? 0) <= Date.now() && !(r.state.terminated && this.restartPolicy() === "Never")) {
-        this.launch(r);
+        await this.launchWhenConfigured(r);
       }
     }
     await Promise.all(mains.filter((r) => r.proc && !r.stopping).map((r) => this.probe(r)));
+  }
+
+  /** Launches `r`, or, while its environment cannot be built, looks again every 2 s (as a kubelet retries). */
+  private async launchWhenConfigured(r: Run): Promise<void> {
+    if (r.configError !== undefined) {
+      // Ticks overlap (one every 250 ms): the first to look again holds the others off meanwhile.
+      r.nextStart = Date.now() + 2_000;
+      await this.prepare(r);
+      if (r.configError !== undefined || r.proc || this.terminating) return;
+    }
+    this.launch(r);
   }
 
   private launch(r: Run): void {

@@ -10,6 +10,7 @@
  * path, query), never several fields.
  */
 import type { V1Container, V1Deployment, V1EnvVar } from "@kubernetes/client-node";
+import type { Desired } from "../../../operator/src/reconcile/labels.ts";
 import type { ModelDeployment } from "../../../operator/src/api/index.ts";
 import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { readServeConfig } from "../../../serving-image/src/config.ts";
@@ -869,7 +870,7 @@ export function inNamespace(c: AdmissionCase, namespace: string): ModelDeploymen
 
 /** What the pod's two steps say about the configuration the operator renders for them. */
 export interface RuntimeVerdict {
-  readonly deployment: V1Deployment;
+  readonly deployment: Desired<V1Deployment>;
   /** Why `maas-serving fetch` would refuse its configuration (the model URI above all), if it would. */
   readonly fetch: string | undefined;
   /** Why `maas-serving serve` would refuse its configuration (served name, version, ...). */

@@ -22,6 +22,11 @@ describe("classifyError", () => {
       { action: "retry", quiet: false, delayMs: 30_000 },
     ],
     [
+      "a TemporaryError with a cap retries with back-off up to that cap",
+      new TemporaryError("x", undefined, { maxDelayMs: 30_000 }),
+      { action: "retry", quiet: false, maxDelayMs: 30_000 },
+    ],
+    [
       "a PermanentError is terminal with its reason",
       new PermanentError("ChildNotOwned", "x"),
       { action: "terminal", reason: "ChildNotOwned" },

@@ -81,6 +81,20 @@ describe("WorkQueue", () => {
     assert.equal(queue.retries("ns/a"), 0);
   });
 
+  it("caps a key's back-off at maxDelayMs when the caller gives one", async () => {
+    const { queue, clock } = queueWithClock();
+    const readyAfter: number[] = [];
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const before = clock.now();
+      queue.addRateLimited("ns/a", 30);
+      while (queue.length === 0) clock.advance(1);
+      readyAfter.push(clock.now() - before);
+      await queue.get();
+      queue.done("ns/a");
+    }
+    assert.deepEqual(readyAfter, [5, 10, 20, 30, 30, 30]);
+  });
+
   it("on shutdown releases waiting workers, ignores new adds, and resolves once in-flight keys are done", async () => {
     const { queue, clock } = queueWithClock();
     queue.add("ns/a");

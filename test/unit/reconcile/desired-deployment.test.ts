@@ -92,8 +92,13 @@ describe("desiredDeployment", function () {
     for (const e of creds) {
       assert.equal(e.value, undefined);
       assert.equal(e.valueFrom!.secretKeyRef!.name, "store");
-      assert.equal(e.valueFrom!.secretKeyRef!.optional, true);
     }
+    // An S3 request cannot be signed without the key pair: those are required, so a missing Secret
+    // or key stops the pod with the kubelet's words instead of a fetch that fails for want of them.
+    assert.deepEqual(
+      creds.filter((e) => e.valueFrom!.secretKeyRef!.optional === false).map((e) => e.valueFrom!.secretKeyRef!.key),
+      [CredentialKeys.awsAccessKeyId, CredentialKeys.awsSecretAccessKey],
+    );
     assert.equal(
       pod.containers[0]!.env!.some((e) => e.valueFrom?.secretKeyRef),
       false,

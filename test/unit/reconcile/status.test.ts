@@ -1,23 +1,38 @@
 import assert from "node:assert/strict";
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import { computeStatus, statusChanged, type Observed } from "../../../operator/src/reconcile/status.ts";
+import { Annotations } from "../../../operator/src/reconcile/labels.ts";
 import { md } from "./fixtures.ts";
 
 const now = new Date("2026-11-28T12:00:00Z");
 
+/** The revision the spec asks for now, and a previous one. */
+const current = "rev-current";
+const previous = "rev-previous";
+/** What the reconciler adds to every observation: the current template's hash; the autoscaler runs. */
+const rev = { templateHash: current, autoscalerEnabled: true };
+
 function deployment(opts: {
   replicas: number;
   ready: number;
+  /** Pods of every revision (status.replicas); default `replicas`. */
+  total?: number;
   updated?: number;
   available?: number;
   observed?: boolean;
+  /** The template hash the Deployment in the cache carries (default: the current one). */
+  template?: string;
 }): V1Deployment {
   return {
     metadata: { name: "sentiment", generation: 2 },
-    spec: { replicas: opts.replicas, selector: {}, template: {} },
+    spec: {
+      replicas: opts.replicas,
+      selector: {},
+      template: { metadata: { annotations: { [Annotations.templateHash]: opts.template ?? current } } },
+    },
     status: {
       observedGeneration: opts.observed === false ? 1 : 2,
-      replicas: opts.replicas,
+      replicas: opts.total ?? opts.replicas,
       readyReplicas: opts.ready,
       updatedReplicas: opts.updated ?? opts.replicas,
       availableReplicas: opts.available ?? opts.ready,
@@ -25,16 +40,20 @@ function deployment(opts: {
   };
 }
 
-function pod(name: string, status: NonNullable<V1Pod["status"]>): V1Pod {
-  return { metadata: { name }, status };
+function pod(name: string, status: NonNullable<V1Pod["status"]>, revision = current): V1Pod {
+  return { metadata: { name, annotations: { [Annotations.templateHash]: revision } }, status };
 }
 
-const readyPod = (name: string) =>
-  pod(name, {
-    phase: "Running",
-    conditions: [{ type: "PodScheduled", status: "True" }],
-    containerStatuses: [{ name: "serve", ready: true, restartCount: 0, image: "", imageID: "" }],
-  });
+const readyPod = (name: string, revision = current) =>
+  pod(
+    name,
+    {
+      phase: "Running",
+      conditions: [{ type: "PodScheduled", status: "True" }],
+      containerStatuses: [{ name: "serve", ready: true, restartCount: 0, image: "", imageID: "" }],
+    },
+    revision,
+  );
 
 const cond = (o: Observed, type: string, m = md({ replicas: 2 })) => {
   const c = computeStatus(m, o, now).status.conditions!.find((x) => x.type === type)!;
@@ -47,6 +66,7 @@ describe("computeStatus", function () {
       deployment: deployment({ replicas: 2, ready: 2 }),
       pods: [readyPod("a"), readyPod("b")],
       conflicts: [],
+      ...rev,
     };
     const { status } = computeStatus(md({ replicas: 2 }), o, now);
     const ready = status.conditions!.find((c) => c.type === "Ready")!;
@@ -66,6 +86,7 @@ describe("computeStatus", function () {
       deployment: deployment({ replicas: 2, ready: 2, observed: false }),
       pods: [readyPod("a")],
       conflicts: [],
+      ...rev,
     };
     assert.equal(cond(o, "Ready").status, "False");
     assert.equal(cond(o, "Progressing").status, "True");
@@ -82,6 +103,7 @@ describe("computeStatus", function () {
       deployment: deployment({ replicas: 2, ready: 1 }),
       pods: [readyPod("b"), pending],
       conflicts: [],
+      ...rev,
     };
     const scheduled = cond(o, "Scheduled");
     assert.equal(scheduled.status, "False");
@@ -100,7 +122,8 @@ describe("computeStatus", function () {
       ],
     });
     assert.equal(
-      cond({ deployment: deployment({ replicas: 1, ready: 0 }), pods: [pending], conflicts: [] }, "Scheduled").reason,
+      cond({ deployment: deployment({ replicas: 1, ready: 0 }), pods: [pending], conflicts: [], ...rev }, "Scheduled")
+        .reason,
       "Unschedulable",
     );
   });
@@ -124,7 +147,12 @@ describe("computeStatus", function () {
 
   it("surfaces the fetch's termination message when the model cannot be fetched", function () {
     const msg = "model fetch failed: GET https://models.example.com/m/model.json returned 404 Not Found";
-    const o: Observed = { deployment: deployment({ replicas: 1, ready: 0 }), pods: [fetchFailed(msg)], conflicts: [] };
+    const o: Observed = {
+      deployment: deployment({ replicas: 1, ready: 0 }),
+      pods: [fetchFailed(msg)],
+      conflicts: [],
+      ...rev,
+    };
     const m = md({ replicas: 1 });
     const c = cond(o, "ModelAvailable", m);
     assert.equal(c.status, "False");
@@ -142,6 +170,7 @@ describe("computeStatus", function () {
       deployment: deployment({ replicas: 1, ready: 0 }),
       pods: [fetchFailed("model fetch failed: sha256 mismatch: expected 00…, got 11…")],
       conflicts: [],
+      ...rev,
     };
     assert.equal(cond(o, "ModelAvailable").reason, "ChecksumMismatch");
   });
@@ -161,7 +190,10 @@ describe("computeStatus", function () {
         },
       ],
     });
-    const c = cond({ deployment: deployment({ replicas: 1, ready: 0 }), pods: [crashing], conflicts: [] }, "Degraded");
+    const c = cond(
+      { deployment: deployment({ replicas: 1, ready: 0 }), pods: [crashing], conflicts: [], ...rev },
+      "Degraded",
+    );
     assert.equal(c.status, "True");
     assert.equal(c.reason, "CrashLooping");
     assert.match(c.message, /crash looping \(4 restarts\): out of memory loading weights/);
@@ -195,6 +227,7 @@ describe("computeStatus", function () {
         deployment: deployment({ replicas: 1, ready: 0 }),
         pods: [loadFailed(state, msg)],
         conflicts: [],
+        ...rev,
       };
       const c = cond(o, "ModelAvailable", m);
       assert.deepEqual([c.status, c.reason, c.message], ["False", "ModelLoadFailed", msg], state);
@@ -204,6 +237,7 @@ describe("computeStatus", function () {
       deployment: deployment({ replicas: 1, ready: 0 }),
       pods: [loadFailed("waiting", msg)],
       conflicts: [],
+      ...rev,
     };
     assert.equal(cond(looping, "Degraded", m).status, "False", "a load failure is a model problem, reported once");
   });
@@ -213,6 +247,7 @@ describe("computeStatus", function () {
       deployment: deployment({ replicas: 1, ready: 0 }),
       pods,
       conflicts: [],
+      ...rev,
     });
     for (const pods of [
       [loadFailed("terminated", "out of memory loading weights")],
@@ -223,7 +258,12 @@ describe("computeStatus", function () {
   });
 
   it("is Degraded and not Ready when a child with its name belongs to someone else", function () {
-    const o: Observed = { deployment: undefined, pods: [], conflicts: [{ kind: "Service", name: "sentiment" }] };
+    const o: Observed = {
+      deployment: undefined,
+      pods: [],
+      conflicts: [{ kind: "Service", name: "sentiment" }],
+      ...rev,
+    };
     assert.equal(cond(o, "Degraded").reason, "ChildConflict");
     assert.match(
       cond(o, "Degraded").message,
@@ -234,12 +274,17 @@ describe("computeStatus", function () {
 
   it("keeps lastTransitionTime while a condition's status holds, and moves it when the status changes", function () {
     const m = md({ replicas: 1 });
-    const o: Observed = { deployment: deployment({ replicas: 1, ready: 1 }), pods: [readyPod("a")], conflicts: [] };
+    const o: Observed = {
+      deployment: deployment({ replicas: 1, ready: 1 }),
+      pods: [readyPod("a")],
+      conflicts: [],
+      ...rev,
+    };
     m.status = computeStatus(m, o, new Date("2026-11-28T10:00:00Z")).status;
     const later = computeStatus(m, o, now).status;
     assert.equal(later.conditions!.find((c) => c.type === "Ready")!.lastTransitionTime, "2026-11-28T10:00:00Z");
     assert.equal(statusChanged(m.status, later), false, "nothing changed, so nothing is written");
-    const broken: Observed = { deployment: deployment({ replicas: 1, ready: 0 }), pods: [], conflicts: [] };
+    const broken: Observed = { deployment: deployment({ replicas: 1, ready: 0 }), pods: [], conflicts: [], ...rev };
     const after = computeStatus(m, broken, now).status;
     assert.equal(after.conditions!.find((c) => c.type === "Ready")!.lastTransitionTime, "2026-11-28T12:00:00Z");
     assert.equal(statusChanged(m.status, after), true);
@@ -247,7 +292,12 @@ describe("computeStatus", function () {
 
   it("records an Event on transitions only", function () {
     const m = md({ replicas: 1 });
-    const o: Observed = { deployment: deployment({ replicas: 1, ready: 1 }), pods: [readyPod("a")], conflicts: [] };
+    const o: Observed = {
+      deployment: deployment({ replicas: 1, ready: 1 }),
+      pods: [readyPod("a")],
+      conflicts: [],
+      ...rev,
+    };
     const first = computeStatus(m, o, now);
     assert.deepEqual(
       first.events.map((e) => [e.type, e.reason]),
@@ -257,23 +307,227 @@ describe("computeStatus", function () {
     assert.deepEqual(computeStatus(m, o, now).events, []);
   });
 
-  it("says plainly that no autoscaler runs yet, and leaves status.autoscaling to it", function () {
-    const m = md({ autoscaling: { minReplicas: 2, maxReplicas: 4, metric: { target: 10 } } });
-    const o: Observed = { deployment: deployment({ replicas: 2, ready: 2 }), pods: [], conflicts: [] };
-    m.status = { autoscaling: { desiredReplicas: 2, reason: "written by a future autoscaler" } };
-    const first = computeStatus(m, o, now).status;
-    assert.equal(first.autoscaling, undefined);
-    const scaling = first.conditions!.find((c) => c.type === "ScalingActive")!;
-    assert.equal(scaling.status, "False");
-    assert.equal(scaling.reason, "AutoscalerNotRunning");
-    assert.match(scaling.message, /holding 2 replicas/);
-    assert.equal(first.replicasSummary, "2/2");
-    m.status = { ...first, autoscaling: { desiredReplicas: 2, reason: "written by a future autoscaler" } };
-    assert.equal(statusChanged(m.status, computeStatus(m, o, now).status), false);
+  describe("rollouts (kubectl rollout status semantics)", function () {
+    const pendingPod = (name: string, message: string) =>
+      pod(name, { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", message }] });
+
+    it("is not Ready while the new revision cannot be scheduled and the previous one still serves", function () {
+      const message = "0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector.";
+      // A 1-replica CPU model (maxSurge 1): the new pod is Pending, the old one still Ready.
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 1, total: 2, updated: 1, available: 1 }),
+        pods: [readyPod("old", previous), pendingPod("new", message)],
+        conflicts: [],
+        ...rev,
+      };
+      const m = md({ replicas: 1 });
+      const ready = cond(o, "Ready", m);
+      assert.deepEqual([ready.status, ready.reason], ["False", "RolloutInProgress"]);
+      assert.match(
+        ready.message,
+        /0\/1 replicas of it ready, 1 of the previous revision still serving: 1\/2 pods cannot be scheduled: 0\/4 nodes/,
+      );
+      const model = cond(o, "ModelAvailable", m);
+      assert.deepEqual([model.status, model.reason], ["True", "PreviousRevisionServing"]);
+      assert.equal(cond(o, "Progressing", m).status, "True");
+    });
+
+    it("is not Ready while the new revision's model fetch fails, and says the previous revision still serves", function () {
+      const failing = pod("new", {
+        phase: "Pending",
+        conditions: [{ type: "PodScheduled", status: "True" }],
+        initContainerStatuses: [
+          {
+            name: "fetch",
+            ready: false,
+            restartCount: 1,
+            image: "",
+            imageID: "",
+            state: { waiting: { reason: "CrashLoopBackOff" } },
+            lastState: {
+              terminated: { exitCode: 1, message: "model fetch failed: GET http://x/model.json returned 404" },
+            },
+          },
+        ],
+      });
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 1, total: 2, updated: 1, available: 1 }),
+        pods: [readyPod("old", previous), failing],
+        conflicts: [],
+        ...rev,
+      };
+      const m = md({ replicas: 1 });
+      assert.deepEqual([cond(o, "Ready", m).status, cond(o, "Ready", m).reason], ["False", "RolloutInProgress"]);
+      assert.match(cond(o, "Ready", m).message, /returned 404/);
+      const model = cond(o, "ModelAvailable", m);
+      assert.deepEqual([model.status, model.reason], ["False", "ModelFetchFailed"]);
+      assert.match(model.message, /returned 404; the previous revision still serves on 1 replica$/);
+    });
+
+    it("is not Ready while the cached Deployment still carries the previous template", function () {
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 1, template: previous }),
+        pods: [readyPod("old", previous)],
+        conflicts: [],
+        ...rev,
+      };
+      assert.equal(cond(o, "Ready", md({ replicas: 1 })).status, "False");
+    });
+
+    it("is not Ready while the Deployment is sized for fewer replicas than the spec asks for", function () {
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 1 }),
+        pods: [readyPod("a")],
+        conflicts: [],
+        ...rev,
+      };
+      assert.equal(cond(o, "Ready", md({ replicas: 2 })).status, "False");
+    });
+
+    it("is Ready once no pod of the previous revision remains", function () {
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 1 }),
+        pods: [readyPod("new")],
+        conflicts: [],
+        ...rev,
+      };
+      assert.equal(cond(o, "Ready", md({ replicas: 1 })).status, "True");
+    });
+  });
+
+  describe("autoscaled objects", function () {
+    const autoscaled = (status?: NonNullable<ReturnType<typeof md>["status"]>["autoscaling"]) => {
+      const m = md({ autoscaling: { minReplicas: 1, maxReplicas: 5, metric: { target: 10 } } });
+      if (status) m.status = { autoscaling: status };
+      return m;
+    };
+    const stable = {
+      mode: "Stable" as const,
+      desiredReplicas: 3,
+      reason: "25 req/s per replica over 60s (target 10 req/s): 3 replicas",
+    };
+
+    it("is Ready at minReplicas while replicas the autoscaler added wait for GPUs, and says so in ScalingLimited", function () {
+      const message = "0/4 nodes are available: 3 Insufficient nvidia.com/gpu, 1 node(s) had untolerated taint.";
+      const o: Observed = {
+        deployment: deployment({ replicas: 3, ready: 1, available: 1 }),
+        pods: [
+          readyPod("a"),
+          pod("b", { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", message }] }),
+        ],
+        conflicts: [],
+        ...rev,
+      };
+      const m = autoscaled(stable);
+      const ready = cond(o, "Ready", m);
+      assert.deepEqual([ready.status, ready.message], ["True", "1/3 replicas ready (autoscaled: 2 more on the way)"]);
+      const limited = cond(o, "ScalingLimited", m);
+      assert.deepEqual([limited.status, limited.reason], ["True", "WaitingForCapacity"]);
+      assert.match(limited.message, /2 of 3 desired replicas not ready: .*Insufficient nvidia\.com\/gpu/);
+      assert.equal(cond(o, "Scheduled", m).reason, "InsufficientGPU");
+    });
+
+    it("says the autoscaler acts, in its own words, and when it is capped at maxReplicas", function () {
+      const o: Observed = { deployment: deployment({ replicas: 3, ready: 3 }), pods: [], conflicts: [], ...rev };
+      const active = cond(o, "ScalingActive", autoscaled(stable));
+      assert.deepEqual([active.status, active.reason, active.message], ["True", "MetricAvailable", stable.reason]);
+      assert.equal(cond(o, "ScalingLimited", autoscaled(stable)).reason, "DesiredWithinRange");
+      const capped = autoscaled({ ...stable, desiredReplicas: 5, limitedBy: "MaxReplicas", reason: "wants 9, capped" });
+      const limited = cond({ ...o, deployment: deployment({ replicas: 5, ready: 5 }) }, "ScalingLimited", capped);
+      assert.deepEqual(
+        [limited.status, limited.reason, limited.message],
+        ["True", "TooManyReplicas", "wants 9, capped"],
+      );
+    });
+
+    it("says why it holds replicas when the metric cannot be read", function () {
+      const o: Observed = { deployment: deployment({ replicas: 3, ready: 3 }), pods: [], conflicts: [], ...rev };
+      const holding = autoscaled({
+        mode: "Holding",
+        desiredReplicas: 3,
+        holdingReason: "PrometheusUnreachable",
+        holdingSince: "2026-11-28T11:59:00Z",
+        reason: "Holding 3 replicas since 2026-11-28T11:59:00Z: Prometheus at http://p:9090 is unreachable",
+      });
+      const c = cond(o, "ScalingActive", holding);
+      assert.deepEqual([c.status, c.reason], ["False", "PrometheusUnreachable"]);
+      assert.match(c.message, /Holding 3 replicas since/);
+      assert.ok(
+        computeStatus(holding, o, now).events.some((e) => e.type === "Warning" && e.reason === "PrometheusUnreachable"),
+      );
+    });
+
+    it("says the autoscaler has not decided yet, or that it does not run without Prometheus", function () {
+      const o: Observed = { deployment: deployment({ replicas: 1, ready: 1 }), pods: [], conflicts: [], ...rev };
+      assert.equal(cond(o, "ScalingActive", autoscaled()).reason, "AwaitingMetrics");
+      const off = cond({ ...o, autoscalerEnabled: false }, "ScalingActive", autoscaled(stable));
+      assert.deepEqual([off.status, off.reason], ["False", "PrometheusNotConfigured"]);
+      assert.match(off.message, /--prometheus-url/);
+    });
+
+    it("leaves status.autoscaling to the autoscaler (its own field manager)", function () {
+      const o: Observed = { deployment: deployment({ replicas: 3, ready: 3 }), pods: [], conflicts: [], ...rev };
+      const m = autoscaled(stable);
+      const first = computeStatus(m, o, now).status;
+      assert.equal(first.autoscaling, undefined);
+      assert.equal(first.replicasSummary, "3/3");
+      m.status = { ...first, autoscaling: stable };
+      assert.equal(statusChanged(m.status, computeStatus(m, o, now).status), false);
+    });
+  });
+
+  it("says Unschedulable, not InsufficientGPU, when the scheduler only names the GPU taint", function () {
+    const message =
+      "0/4 nodes are available: 2 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 node(s) didn't match Pod's node affinity/selector.";
+    const pending = pod("a", { conditions: [{ type: "PodScheduled", status: "False", message }] });
+    const o: Observed = { deployment: deployment({ replicas: 1, ready: 0 }), pods: [pending], conflicts: [], ...rev };
+    assert.equal(cond(o, "Scheduled").reason, "Unschedulable");
+  });
+
+  it("names a missing credentials Secret, quoting the kubelet", function () {
+    const waiting = pod("a", {
+      conditions: [{ type: "PodScheduled", status: "True" }],
+      initContainerStatuses: [
+        {
+          name: "fetch",
+          ready: false,
+          restartCount: 0,
+          image: "",
+          imageID: "",
+          state: { waiting: { reason: "CreateContainerConfigError", message: 'secret "model-store" not found' } },
+        },
+      ],
+    });
+    const o: Observed = { deployment: deployment({ replicas: 1, ready: 0 }), pods: [waiting], conflicts: [], ...rev };
+    const c = cond(o, "ModelAvailable");
+    assert.deepEqual([c.status, c.reason], ["False", "CredentialsSecretMissing"]);
+    assert.match(c.message, /container fetch: secret "model-store" not found/);
+    assert.match(cond(o, "Ready").message, /secret "model-store" not found/);
+  });
+
+  it("reports each kind of refused child under its own Degraded reason", function () {
+    for (const [kind, reason] of [
+      ["invalid", "InvalidSpec"],
+      ["forbidden", "ApplyForbidden"],
+      ["failed", "ApplyFailed"],
+    ] as const) {
+      const o: Observed = {
+        deployment: undefined,
+        pods: [],
+        conflicts: [],
+        applyError: { kind, message: `The API server said no (${kind})` },
+        ...rev,
+      };
+      assert.deepEqual([cond(o, "Degraded").status, cond(o, "Degraded").reason], ["True", reason]);
+      assert.deepEqual(
+        [cond(o, "Ready").reason, cond(o, "Ready").message],
+        ["ReconcileFailed", `The API server said no (${kind})`],
+      );
+    }
   });
 
   it("reports no ScalingActive condition for a fixed-size model", function () {
-    const o: Observed = { deployment: deployment({ replicas: 1, ready: 1 }), pods: [], conflicts: [] };
+    const o: Observed = { deployment: deployment({ replicas: 1, ready: 1 }), pods: [], conflicts: [], ...rev };
     assert.equal(
       computeStatus(md({ replicas: 1 }), o, now).status.conditions!.some((c) => c.type === "ScalingActive"),
       false,
