@@ -2,6 +2,7 @@
  * The `serve` command's configuration, read from the environment the operator renders (see contract.ts).
  */
 import { Backends, Defaults, Env, ModelFormats, Paths, Ports, type Backend, type ModelFormat } from "./contract.ts";
+import { MODEL_VERSION_MESSAGE, SERVED_NAME_MESSAGE, isModelVersion, isServedName } from "./grammar.ts";
 
 export interface ServeConfig {
   readonly servedName: string;
@@ -52,9 +53,21 @@ export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; 
     }
     return raw as T;
   };
+  // The served name and the version follow the grammar the CRD enforces (grammar.ts), so the API
+  // server and this image accept exactly the same values.
+  const grammar = (name: string, ok: (v: string) => boolean, message: string, fallback: string): string => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!ok(raw)) {
+      problems.push(`${name}: ${message}, got "${raw}"`);
+      return fallback;
+    }
+    return raw;
+  };
   const config: ServeConfig = {
-    servedName: env[Env.servedName] || "model",
-    modelVersion: String(int(Env.modelVersion, 1, 0)),
+    servedName: grammar(Env.servedName, isServedName, SERVED_NAME_MESSAGE, "model"),
+    // TF Serving reports versions as numbers: "007" is version 7.
+    modelVersion: String(Number(grammar(Env.modelVersion, isModelVersion, MODEL_VERSION_MESSAGE, "1"))),
     modelDir: env[Env.modelDir] || Paths.fetchedModelDir,
     modelFormat: oneOf(Env.modelFormat, ModelFormats, undefined),
     backend: oneOf(Env.backend, Backends, "auto") ?? "auto",

@@ -8,14 +8,17 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CRD_NAME } from "../../operator/src/api/index.ts";
 import { clusterRules, leaderElectionRules } from "../../operator/src/rbac.ts";
-import type { Testbed } from "./index.ts";
+import type { ExecResult, Testbed } from "./index.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort, logTail } from "./proc.ts";
 
 export const OPERATOR_NAMESPACE = "maas-system";
 
-/** Installs (or updates) the generated CRD with plain kubectl apply and waits until it is Established. */
-export async function installCrd(tb: Testbed): Promise<void> {
+/**
+ * Installs (or updates) the generated CRD with plain kubectl apply and waits until it is Established;
+ * returns what kubectl apply said.
+ */
+export async function installCrd(tb: Testbed): Promise<ExecResult> {
   const file = join(repoRoot, "crds", "maas.dev_modeldeployments.yaml");
   const r = await tb.kubectl(["apply", "-f", file]);
   if (r.code !== 0) throw new Error(`kubectl apply of the CRD failed: ${r.stderr}`);
@@ -25,6 +28,7 @@ export async function installCrd(tb: Testbed): Promise<void> {
     const crd = await tb.apiextensions.readCustomResourceDefinition({ name: CRD_NAME });
     return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
   });
+  return r;
 }
 
 async function ensure(create: () => Promise<unknown>): Promise<void> {

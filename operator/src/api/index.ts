@@ -21,7 +21,6 @@ export {
   MetricTypes,
   NativeBackends,
   NativeOnlyFormats,
-  UriSchemes,
   specSchema,
   statusSchema,
   type AutoscalingLimit,
@@ -39,7 +38,6 @@ export {
   type Scheduling,
   type Serving,
   type Toleration,
-  type UriScheme,
 } from "./model-deployment.ts";
 export {
   ConditionStatuses,

@@ -4,29 +4,49 @@
  * and every rule that spans fields is a CEL rule with a message that says what to change.
  */
 import { Backends, CredentialKeys, Defaults, ModelFormats } from "../../../serving-image/src/contract.ts";
+import {
+  DIRECTORY_FORMATS,
+  DIRECTORY_URI,
+  JSON_FILE_URI,
+  MODEL_JSON_SOURCE_MESSAGE,
+  MODEL_URI_MAX_LENGTH,
+  MODEL_URI_RULES,
+  MODEL_VERSION_MAX_LENGTH,
+  MODEL_VERSION_MESSAGE,
+  MODEL_VERSION_PATTERN,
+  REMOTE_URI,
+  SAVED_MODEL_SOURCE_MESSAGE,
+  SERVED_NAME_MAX_LENGTH,
+  SERVED_NAME_MESSAGE,
+  SERVED_NAME_PATTERN,
+  isModelVersion,
+  isServedName,
+  matches,
+  modelSourceProblem,
+} from "../../../serving-image/src/grammar.ts";
+import { affinity } from "./affinity.ts";
 import { HoldingReasons } from "./conditions.ts";
-import { DNS1123_SUBDOMAIN_PATTERN } from "./names.ts";
+import { NON_EMPTY_LABEL_VALUE_PATTERN, labelKey, labelMap, labelValue } from "./label-syntax.ts";
+import {
+  DNS1123_SUBDOMAIN_PATTERN,
+  GPU_PRODUCT_LABEL,
+  IMAGE_NAME_LENGTH_PATTERN,
+  IMAGE_REFERENCE_PATTERN,
+} from "./names.ts";
 import {
   array,
+  celString,
   integer,
-  map,
   number,
   object,
-  opaqueObject,
+  patternRule,
   quantity,
   rule,
   string,
   stringEnum,
+  wholeQuantityRule,
   type Static,
 } from "./schema.ts";
-
-/**
- * URI schemes a model can come from (what the image's fetch step supports); `file` reads the node's
- * filesystem and is meant for development. gs:// is refused with a hint: fetch reaches GCS through its
- * S3-compatible XML API instead.
- */
-export const UriSchemes = ["https", "http", "s3", "pvc", "file"] as const;
-export type UriScheme = (typeof UriSchemes)[number];
 
 /** Metric types the autoscaler understands; for all but PromQL the operator writes the query. */
 export const MetricTypes = ["RequestsPerSecond", "Concurrency", "LatencyP95", "PromQL"] as const;
@@ -40,28 +60,11 @@ export const NativeBackends = [
   "tensorflow-gpu",
 ] as const satisfies readonly (typeof Backends)[number][];
 
-// URI grammar, kept in step with serving-image/src/fetch/uri.ts. Written without backslashes or quotes
-// so the same text is a valid CEL string literal, an RE2 pattern (API server) and an ECMAScript
-// pattern (runtime validator).
-const SCHEME_RE = "^(https?|s3|pvc|file)://";
-const HTTP_RE = "^https?://[^/?#]+";
-/** s3://<bucket>/<key>: S3 bucket naming (3-63 characters), and a key that names an object, not a prefix. */
-const S3_RE = "^s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/(.*[^/])$";
-/** pvc://<claim>/<path>: the claim is a DNS-1123 label; the path is optional (the volume's root). */
-const PVC_RE = "^pvc://[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/.*)?$";
-/** A "." or ".." segment in a pvc path, which would leave the claim's directory. */
-const PVC_DOTS_RE = "^pvc://[^/]*/(.*/)?[.][.]?(/|$)";
-const FILE_RE = "^file:///.+";
-/** Sources fetch can copy a whole directory from (a SavedModel is a directory). */
-const DIRECTORY_RE = "^(pvc|file)://";
-/** Remote sources, which name single objects: a tfjs model there is its model.json. */
-const REMOTE_RE = "^(https?|s3)://";
-const JSON_FILE_RE = "[.]json([?#].*)?$";
+/** A CEL list literal of strings. */
+const celList = (items: readonly string[]): string => `[${items.map(celString).join(", ")}]`;
 
-const re = (source: string): RegExp => new RegExp(source);
-const matches = (s: string, source: string): boolean => re(source).test(s);
-
-const LABEL_VALUE_PATTERN = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+/** A character PromQL does not skip as whitespace (its lexer skips space, tab, newline and carriage return). */
+const PROMQL_NON_SPACE = "[^ \\t\\n\\r]";
 
 const uri = string(
   "Where the model is. https://host/path/model.json or http:// (a tfjs model.json; its weight files are fetched " +
@@ -70,51 +73,9 @@ const uri = string(
     "same namespace, mounted read-only); file:///path (development only: a path on the node that runs the pod).",
   {
     minLength: 1,
-    maxLength: 2048,
-    pattern: "^[^\\s]+$",
-    rules: [
-      rule<string>({
-        rule: "!self.startsWith('gs://')",
-        message:
-          "gs:// is not supported: use s3://<bucket>/<key> with AWS_ENDPOINT_URL_S3=https://storage.googleapis.com " +
-          "and HMAC keys in the credentials Secret",
-        check: (s) => !s.startsWith("gs://"),
-      }),
-      rule<string>({
-        rule: `self.startsWith('gs://') || self.matches('${SCHEME_RE}')`,
-        message: "uri must start with https://, http://, s3://, pvc:// or file://",
-        check: (s) => s.startsWith("gs://") || matches(s, SCHEME_RE),
-      }),
-      rule<string>({
-        rule: `!self.matches('^https?://') || self.matches('${HTTP_RE}')`,
-        message: "http(s) URIs need a host: https://<host>/<path>/model.json",
-        check: (s) => !matches(s, "^https?://") || matches(s, HTTP_RE),
-      }),
-      rule<string>({
-        rule: `!self.startsWith('s3://') || self.matches('${S3_RE}')`,
-        message:
-          "s3 URIs are s3://<bucket>/<key>: a bucket of 3-63 lowercase letters, digits, '.' and '-', and a key " +
-          "naming an object (not a prefix ending in /)",
-        check: (s) => !s.startsWith("s3://") || matches(s, S3_RE),
-      }),
-      rule<string>({
-        rule: `!self.startsWith('pvc://') || self.matches('${PVC_RE}')`,
-        message:
-          "pvc URIs are pvc://<claim-name>/<path inside the volume>; the claim is a PersistentVolumeClaim in the " +
-          "same namespace, named by a DNS-1123 label",
-        check: (s) => !s.startsWith("pvc://") || matches(s, PVC_RE),
-      }),
-      rule<string>({
-        rule: `!self.matches('${PVC_DOTS_RE}')`,
-        message: "pvc URI paths must stay inside the volume: no '.' or '..' segments",
-        check: (s) => !matches(s, PVC_DOTS_RE),
-      }),
-      rule<string>({
-        rule: `!self.startsWith('file://') || self.matches('${FILE_RE}')`,
-        message: "file URIs are file:///<absolute path> (development only: the path is on the node that runs the pod)",
-        check: (s) => !s.startsWith("file://") || matches(s, FILE_RE),
-      }),
-    ],
+    maxLength: MODEL_URI_MAX_LENGTH,
+    // One rule per rule of the grammar fetch parses the URI with (serving-image/src/grammar.ts).
+    rules: MODEL_URI_RULES.map((r) => patternRule(r)),
   },
 );
 
@@ -135,13 +96,29 @@ const model = object(
       { pattern: "^[0-9a-f]{64}$", maxLength: 64 },
     ),
     servedName: string("Name clients use in /v1/models/{name} and /v2/models/{name}. Defaults to metadata.name.", {
-      pattern: "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
-      maxLength: 63,
+      maxLength: SERVED_NAME_MAX_LENGTH,
+      rules: [
+        rule<string>({
+          rule: `self.matches(${celString(SERVED_NAME_PATTERN)})`,
+          message: SERVED_NAME_MESSAGE,
+          check: isServedName,
+        }),
+      ],
     }),
-    version: string('Version reported by /v1 model status and /v2 model metadata, e.g. "3".', {
-      pattern: "^[A-Za-z0-9]([-A-Za-z0-9_.+]*[A-Za-z0-9])?$",
-      maxLength: 63,
-    }),
+    version: string(
+      'Version number (digits, e.g. "3") reported by /v1 model status and /v2 model metadata, which clients ' +
+        "may name in /v1/models/{name}/versions/{version}. Default 1.",
+      {
+        maxLength: MODEL_VERSION_MAX_LENGTH,
+        rules: [
+          rule<string>({
+            rule: `self.matches(${celString(MODEL_VERSION_PATTERN)})`,
+            message: MODEL_VERSION_MESSAGE,
+            check: isModelVersion,
+          }),
+        ],
+      },
+    ),
     credentialsSecretRef: object(
       "Secret in the same namespace with credentials for the model store. Keys read (each optional): " +
         `${Object.values(CredentialKeys).join(", ")} (HTTP_AUTHORIZATION is the Authorization header for http(s)). ` +
@@ -155,28 +132,27 @@ const model = object(
   {
     required: ["uri"],
     rules: [
-      rule<{ uri: string; format?: string }>({
-        rule: `self.format != 'tf-saved-model' || self.uri.matches('${DIRECTORY_RE}')`,
-        message:
-          "format tf-saved-model is a directory (saved_model.pb and variables/): use a pvc:// or file:// uri; " +
-          "http(s) and s3 uris name single files",
+      // The same two checks fetch makes with MAAS_MODEL_FORMAT (grammar.ts's modelSourceProblem).
+      rule<{ uri: string; format: string }>({
+        rule: `!(self.format in ${celList(DIRECTORY_FORMATS)}) || self.uri.matches(${celString(DIRECTORY_URI)})`,
+        message: SAVED_MODEL_SOURCE_MESSAGE,
         fieldPath: ".uri",
-        check: (m) => m.format !== "tf-saved-model" || matches(m.uri, DIRECTORY_RE),
+        check: (m) => modelSourceProblem(m.uri, m.format) !== SAVED_MODEL_SOURCE_MESSAGE,
       }),
-      rule<{ uri: string; format?: string }>({
-        rule: `self.format == 'tf-saved-model' || !self.uri.matches('${REMOTE_RE}') || self.uri.matches('${JSON_FILE_RE}')`,
-        message:
-          "http(s) and s3 uris of tfjs-graph and tfjs-layers models must name the model.json file; its weight " +
-          "files are fetched from beside it",
+      rule<{ uri: string; format: string }>({
+        rule:
+          `self.format in ${celList(DIRECTORY_FORMATS)} || !self.uri.matches(${celString(REMOTE_URI)}) || ` +
+          `self.uri.matches(${celString(JSON_FILE_URI)})`,
+        message: MODEL_JSON_SOURCE_MESSAGE,
         fieldPath: ".uri",
-        check: (m) => m.format === "tf-saved-model" || !matches(m.uri, REMOTE_RE) || matches(m.uri, JSON_FILE_RE),
+        check: (m) => modelSourceProblem(m.uri, m.format) !== MODEL_JSON_SOURCE_MESSAGE,
       }),
       rule<{ uri: string; credentialsSecretRef?: unknown }>({
-        rule: "!has(self.credentialsSecretRef) || !self.uri.matches('^(pvc|file)://')",
+        rule: `!has(self.credentialsSecretRef) || !self.uri.matches(${celString(DIRECTORY_URI)})`,
         message: "credentialsSecretRef is for s3 and http(s) model stores; pvc:// and file:// uris need none",
         fieldPath: ".credentialsSecretRef",
         reason: "FieldValueForbidden",
-        check: (m) => m.credentialsSecretRef === undefined || !matches(m.uri, "^(pvc|file)://"),
+        check: (m) => m.credentialsSecretRef === undefined || !matches(m.uri, DIRECTORY_URI),
       }),
     ],
   },
@@ -192,7 +168,7 @@ const gpu = object(
     product: string(
       "GPU model, as in the node label nvidia.com/gpu.product (e.g. NVIDIA-H100-80GB-HBM3). " +
         "The pods then run only on nodes with that label value. Needs count >= 1.",
-      { pattern: LABEL_VALUE_PATTERN, maxLength: 63 },
+      { pattern: NON_EMPTY_LABEL_VALUE_PATTERN, maxLength: 63 },
     ),
   },
   {
@@ -221,7 +197,15 @@ const resources = object(
       'Memory request and limit of the serving container, e.g. "4Gi". Must hold the model and a full queue.',
       "memory",
       "4Gi or 512Mi",
-      { default: "2Gi" },
+      {
+        default: "2Gi",
+        rules: [
+          wholeQuantityRule(
+            "memory must be a whole number of bytes, at most 32Ti: 4Gi, 1536Mi or 1.5Gi, not 512m " +
+              "(m, u and n are thousandths, millionths and billionths of a byte)",
+          ),
+        ],
+      },
     ),
     gpu,
   },
@@ -231,9 +215,11 @@ const resources = object(
 const toleration = object(
   "A toleration added to the serving pods, as in a Pod spec.",
   {
-    key: string("Taint key to tolerate; empty with operator Exists tolerates every taint.", { maxLength: 316 }),
+    key: labelKey("Taint key to tolerate; empty with operator Exists tolerates every taint.", "key", {
+      emptyOk: true,
+    }),
     operator: stringEnum("Equal (key and value must match) or Exists (any value).", ["Equal", "Exists"] as const),
-    value: string("Taint value to match with operator Equal.", { maxLength: 63 }),
+    value: labelValue("Taint value to match with operator Equal (a label value)."),
     effect: stringEnum("Taint effect to tolerate; empty tolerates all effects.", [
       "NoSchedule",
       "PreferNoSchedule",
@@ -246,11 +232,11 @@ const toleration = object(
   {
     rules: [
       rule<{ operator?: string; value?: string }>({
-        rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value)",
+        rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
         message: "a toleration with operator Exists matches any value; remove value",
         fieldPath: ".value",
         reason: "FieldValueForbidden",
-        check: (t) => t.operator !== "Exists" || t.value === undefined,
+        check: (t) => t.operator !== "Exists" || t.value === undefined || t.value === "",
       }),
       rule<{ key?: string; operator?: string }>({
         rule: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
@@ -270,31 +256,10 @@ const toleration = object(
   },
 );
 
-/** A label key: an optional DNS-subdomain prefix and "/", then a name of letters, digits, "-", "_" and ".". */
-const LABEL_KEY_PATTERN =
-  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
-
 const scheduling = object("Where the serving pods may run, in addition to the GPU product selector.", {
-  nodeSelector: map(
-    "Node labels the pods require, as in a Pod spec.",
-    string("Label value.", { maxLength: 63, pattern: "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$" }),
-    {
-      maxProperties: 32,
-      rules: [
-        rule<Record<string, string>>({
-          rule: `self.all(k, size(k) <= 316 && k.matches('${LABEL_KEY_PATTERN}'))`,
-          message: "nodeSelector keys must be label keys: [prefix/]name, e.g. nvidia.com/gpu.product or disktype",
-          reason: "FieldValueInvalid",
-          check: (m) => Object.keys(m).every((k) => k.length <= 316 && new RegExp(LABEL_KEY_PATTERN).test(k)),
-        }),
-      ],
-    },
-  ),
+  nodeSelector: labelMap("Node labels the pods require, as in a Pod spec (e.g. disktype: ssd).", "nodeSelector", 32),
   tolerations: array("Tolerations added to the serving pods.", toleration, { maxItems: 32, listType: "atomic" }),
-  affinity: opaqueObject(
-    "Pod affinity, anti-affinity and node affinity, exactly as in a Pod spec (core/v1 Affinity); " +
-      "checked by the API server when the Deployment's pods are created.",
-  ),
+  affinity,
   priorityClassName: string("PriorityClass of the serving pods.", {
     pattern: DNS1123_SUBDOMAIN_PATTERN,
     maxLength: 253,
@@ -361,7 +326,18 @@ const metric = object(
         "(desired replicas = ceil(ready replicas x value / target)). $namespace and $deployment are replaced by " +
         "this object's namespace and name (escaped for a quoted label value), $window by the window as a PromQL " +
         "duration (e.g. 60s): write rate(x[$window]) so the panic window reads the same query over its short window.",
-      { minLength: 1, maxLength: 4096 },
+      {
+        minLength: 1,
+        maxLength: 4096,
+        rules: [
+          rule<string>({
+            // PromQL skips exactly these four characters as whitespace; a query of nothing else is empty.
+            rule: `self.matches(${celString(PROMQL_NON_SPACE)})`,
+            message: "query must be a PromQL expression, not only whitespace",
+            check: (q) => matches(q, PROMQL_NON_SPACE),
+          }),
+        ],
+      },
     ),
   },
   {
@@ -460,9 +436,10 @@ const autoscaling = object(
 
 interface SpecShape {
   model: { format?: string };
+  scheduling?: { nodeSelector?: Record<string, string> };
   replicas?: number;
   autoscaling?: unknown;
-  resources?: { gpu?: { count?: number } };
+  resources?: { gpu?: { count?: number; product?: string } };
   serving?: { backend?: string };
 }
 
@@ -480,11 +457,25 @@ export const specSchema = object(
     scheduling,
     serving,
     autoscaling,
-    image: string("Serving image override; by default the image matching the operator's version.", {
-      pattern: "^[^\\s]+$",
-      minLength: 1,
-      maxLength: 512,
-    }),
+    image: string(
+      "Serving image override, a container image reference ([registry[:port]/]path[:tag][@digest]); by default " +
+        "the image matching the operator's version.",
+      {
+        minLength: 1,
+        maxLength: 512,
+        rules: [
+          rule<string>({
+            rule:
+              `self.matches(${celString(IMAGE_REFERENCE_PATTERN)}) && ` +
+              `self.matches(${celString(IMAGE_NAME_LENGTH_PATTERN)})`,
+            message:
+              "image must be a container image reference: [registry[:port]/]path[:tag][@sha256:<hex>], the path " +
+              "in lowercase, the name before the tag at most 255 characters",
+            check: (i) => matches(i, IMAGE_REFERENCE_PATTERN) && matches(i, IMAGE_NAME_LENGTH_PATTERN),
+          }),
+        ],
+      },
+    ),
   },
   {
     required: ["model"],
@@ -502,6 +493,22 @@ export const specSchema = object(
         message: "backend tensorflow-gpu needs resources.gpu.count of at least 1",
         fieldPath: ".serving.backend",
         check: (s) => s.serving?.backend !== "tensorflow-gpu" || (s.resources?.gpu?.count ?? 0) >= 1,
+      }),
+      rule<SpecShape>({
+        // The operator adds this selector itself; a different value in nodeSelector would be overridden.
+        rule:
+          "!has(self.resources.gpu) || !has(self.resources.gpu.product) || !has(self.scheduling) || " +
+          `!has(self.scheduling.nodeSelector) || !(${celString(GPU_PRODUCT_LABEL)} in self.scheduling.nodeSelector) || ` +
+          `self.scheduling.nodeSelector[${celString(GPU_PRODUCT_LABEL)}] == self.resources.gpu.product`,
+        message:
+          `scheduling.nodeSelector["${GPU_PRODUCT_LABEL}"] contradicts resources.gpu.product, which selects ` +
+          "that label itself: remove it from nodeSelector or make the two equal",
+        fieldPath: ".scheduling.nodeSelector",
+        check: (s) => {
+          const product = s.resources?.gpu?.product;
+          const selected = s.scheduling?.nodeSelector?.[GPU_PRODUCT_LABEL];
+          return product === undefined || selected === undefined || selected === product;
+        },
       }),
       rule<SpecShape>({
         rule: "self.model.format != 'tf-saved-model' || self.serving.backend in ['auto', 'tensorflow', 'tensorflow-gpu']",

@@ -25,3 +25,26 @@ export const DNS1035_LABEL_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
 
 /** A DNS-1123 subdomain: what Secret, PersistentVolumeClaim and PriorityClass names must be. */
 export const DNS1123_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/**
+ * Node label with the GPU model (NVIDIA's GPU feature discovery sets it), which resources.gpu.product
+ * selects on.
+ */
+export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
+
+/** A DNS-1123 label: what a namespace name must be. */
+export const DNS1123_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
+const IMAGE_DOMAIN_COMPONENT = "[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?";
+const IMAGE_PATH_COMPONENT = "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*";
+const IMAGE_TAG = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+/**
+ * A container image reference as the container runtime parses it (the distribution/reference
+ * grammar): [registry[:port]/]path[:tag][@algorithm:hex]. IPv6 registry addresses are not supported.
+ */
+export const IMAGE_REFERENCE_PATTERN =
+  `^(${IMAGE_DOMAIN_COMPONENT}([.]${IMAGE_DOMAIN_COMPONENT})*(:[0-9]+)?/)?` +
+  `${IMAGE_PATH_COMPONENT}(/${IMAGE_PATH_COMPONENT})*(:${IMAGE_TAG})?` +
+  "(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$";
+/** The name (before any :tag and @digest) is at most 255 characters, which the pattern above cannot count. */
+export const IMAGE_NAME_LENGTH_PATTERN = `^[^@]{1,255}(:${IMAGE_TAG})?(@|$)`;

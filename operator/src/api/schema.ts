@@ -12,6 +12,9 @@
  * runtime validation, CRD.
  */
 
+import { satisfies, type PatternRule } from "../../../serving-image/src/grammar.ts";
+import { QUANTITY_NUMBER_PATTERN, isWhole, parseQuantity, quantityOf } from "./quantity.ts";
+
 /** Phantom marker: never present at runtime, only carries the TypeScript type of a node. */
 declare const typeTag: unique symbol;
 
@@ -148,7 +151,9 @@ export function boolean(description: string, opts: Common<boolean> = {}): Schema
 /**
  * A non-negative Kubernetes resource quantity ("500m", "4Gi", or an integer), the same shape as
  * `resources.requests.cpu`: int-or-string, checked by CEL's quantity library so the error names the
- * field and shows an example (`what` starts the message, e.g. "cpu").
+ * field and shows an example (`what` starts the message, e.g. "cpu"), and starting with a number as
+ * the documented grammar says. The runtime mirror reads the string with the API server's own
+ * grammar (quantity.ts).
  */
 export function quantity(
   description: string,
@@ -157,9 +162,15 @@ export function quantity(
   opts: Common<string | number> = {},
 ): Schema<string | number> {
   const check = rule<string | number>({
-    rule: "type(self) == int ? self >= 0 : isQuantity(self) && !quantity(self).isLessThan(quantity('0'))",
+    rule:
+      `type(self) == int ? self >= 0 : isQuantity(self) && self.matches(${celString(QUANTITY_NUMBER_PATTERN)}) && ` +
+      "!quantity(self).isLessThan(quantity('0'))",
     message: `${what} must be a non-negative quantity such as ${example}`,
-    check: (v) => (typeof v === "number" ? v >= 0 : new RegExp(QUANTITY_PATTERN).test(v)),
+    check: (v) => {
+      if (typeof v === "number") return v >= 0;
+      const q = quantityOf(v);
+      return q !== undefined && q.num >= 0n;
+    },
   });
   return node(
     {
@@ -172,12 +183,35 @@ export function quantity(
   );
 }
 
+/** The largest whole quantity wholeQuantityRule admits: 2^45 (32Ti). */
+export const MAX_WHOLE_QUANTITY = 2 ** 45;
+
 /**
- * Kubernetes' quantity grammar without a sign (the runtime mirror of the CEL quantity check).
- * Anchored and free of backslashes, so it reads the same in RE2 and ECMAScript.
+ * A rule for a quantity node that must be a whole number of at most MAX_WHOLE_QUANTITY (memory in
+ * bytes: the kubelet cannot set a limit of 512m, a thousandth of 512 bytes). Negative values and
+ * non-quantities are left to quantity()'s own rule.
+ *
+ * CEL's isInteger() cannot decide this: it answers for the representation, not the value ("1000m"
+ * and "1.5Gi" are whole but not "integers"). Instead, the value minus each whole number next to its
+ * float approximation is tested for zero, exactly; below 2^45 that approximation is off by far less
+ * than 0.5, so this decides every value exactly, as the TypeScript mirror does with BigInts.
  */
-export const QUANTITY_PATTERN =
-  "^[+]?(([0-9]+([.][0-9]*)?)|([.][0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+([.][0-9]*)?)|([.][0-9]+))))?$";
+export function wholeQuantityRule(message: string): Rule {
+  const f = "quantity(self).asApproximateFloat()";
+  const limit = `${MAX_WHOLE_QUANTITY}.5`;
+  return rule<string | number>({
+    rule:
+      `type(self) == int ? self <= ${MAX_WHOLE_QUANTITY} : !isQuantity(self) || ${f} < 0.0 || ` +
+      `(${f} < ${limit} && [-1, 0, 1].exists(d, sign(quantity(self).sub(int(${f}) + d)) == 0))`,
+    message,
+    check: (v) => {
+      if (typeof v === "number") return v <= MAX_WHOLE_QUANTITY;
+      const q = parseQuantity(v);
+      if (q === undefined || q.num < 0n) return true;
+      return isWhole(q) && q.num <= BigInt(MAX_WHOLE_QUANTITY) * q.den;
+    },
+  });
+}
 
 type ObjectType<P extends Record<string, Schema<unknown>>, R extends keyof P> = Simplify<
   { -readonly [K in R]: Static<P[K]> } & { -readonly [K in Exclude<keyof P, R>]?: Static<P[K]> }
@@ -213,11 +247,6 @@ export function map<V>(
   return node(p, opts.rules, { additionalProperties: values });
 }
 
-/** An object the API server stores as given (e.g. a Pod affinity), kept opaque to keep the CRD small. */
-export function opaqueObject(description: string): Schema<Record<string, unknown>> {
-  return node({ type: "object", description, "x-kubernetes-preserve-unknown-fields": true }, []);
-}
-
 interface ArrayOptions extends Common<unknown[]> {
   maxItems: number;
   minItems?: number;
@@ -238,6 +267,29 @@ export function array<T>(description: string, items: Schema<T>, opts: ArrayOptio
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- callers pass S explicitly
 export function rule<S>(spec: Omit<Rule, "check"> & { check: (self: S) => boolean }): Rule {
   return spec;
+}
+
+/** A CEL string literal that holds `text` exactly: backslashes and single quotes escaped. */
+export function celString(text: string): string {
+  return `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+}
+
+/**
+ * The CEL rule for a grammar rule over a string node (see serving-image/src/grammar.ts): the API
+ * server runs its patterns with RE2, the runtime validator and the serving image with the same text
+ * in JavaScript.
+ */
+export function patternRule(p: PatternRule, extra: Pick<Rule, "fieldPath" | "reason"> = {}): Rule {
+  const tests: string[] = [];
+  if (p.require !== undefined) tests.push(`self.matches(${celString(p.require)})`);
+  if (p.forbid !== undefined) tests.push(`!self.matches(${celString(p.forbid)})`);
+  const body = tests.join(" && ");
+  return rule<string>({
+    rule: p.when === undefined ? body : `!self.matches(${celString(p.when)}) || (${body})`,
+    message: p.message,
+    ...extra,
+    check: (v) => satisfies(p, v),
+  });
 }
 
 /**

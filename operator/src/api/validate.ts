@@ -175,7 +175,7 @@ function walk(schema: Schema<unknown>, value: unknown, field: string, w: Walk): 
     } else if (schema.additionalProperties !== undefined) {
       for (const [key, v] of Object.entries(value)) walk(schema.additionalProperties, v, `${field}.${key}`, w);
     }
-    // An object without properties or additionalProperties is free-form (metadata, affinity).
+    // An object without properties or additionalProperties is free-form (metadata).
   }
   if (Array.isArray(value)) {
     const items = value as unknown[];

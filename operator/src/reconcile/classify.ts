@@ -6,6 +6,7 @@
 import type { ModelDeployment } from "../api/index.ts";
 import { contentHash } from "./hash.ts";
 import { Annotations, isControlledBy } from "./labels.ts";
+import { quantityNumber, quantityOf, roundUpToMilli } from "../api/quantity.ts";
 
 export type ChildAction =
   { action: "create" } | { action: "update"; drift: string } | { action: "none" } | { action: "conflict" };
@@ -67,29 +68,15 @@ function withAnnotations<M extends HashedChild["metadata"]>(metadata: M, annotat
   return (Object.keys(annotations).length ? { ...rest, annotations } : rest) as M;
 }
 
-const QUANTITY = /^([+-]?[0-9.]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
-const SCALE: Record<string, number> = {
-  "": 1,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** Quantities are compared by value: the API server rewrites "0.5" as "500m" and "1000m" as "1". */
+/**
+ * Quantities are compared by value: the API server rewrites "0.5" as "500m", "1e4" as "10e3", "1000m"
+ * as "1" and "1.5Gi" as "1536Mi", and rounds what a resource list holds up to a multiple of 1m
+ * ("100u" becomes "1m"). Read with its own grammar (api/quantity.ts) and rounded the same way, so no
+ * spelling it accepts ("1e3", "100u", ".5", "+1", "1.") looks like drift forever.
+ */
 export function quantityValue(s: string): number | undefined {
-  const m = QUANTITY.exec(s);
-  if (!m) return undefined;
-  return Number(m[1]) * SCALE[m[2] ?? ""]!;
+  const q = quantityOf(s);
+  return q === undefined ? undefined : quantityNumber(roundUpToMilli(q));
 }
 
 /** The path of the first field of `want` whose value differs in `have`, or undefined. */

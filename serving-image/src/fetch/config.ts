@@ -1,5 +1,5 @@
 /** Pure reading of the `fetch` command's environment into a validated configuration. */
-import { Defaults, Env, Paths } from "../contract.ts";
+import { Defaults, Env, ModelFormats, Paths } from "../contract.ts";
 import { FetchError } from "./errors.ts";
 import { isSha256Hex } from "./digest.ts";
 import { parseModelUri, type ModelLocation } from "./uri.ts";
@@ -48,9 +48,14 @@ export function secretValues(env: NodeJS.ProcessEnv): string[] {
 
 /** Parses and validates the environment; throws a FetchError naming the variable at fault. */
 export function parseFetchConfig(env: NodeJS.ProcessEnv): FetchConfig {
-  const uri = nonEmpty(env[Env.modelUri]);
-  if (uri === undefined) throw new FetchError(`${Env.modelUri} is not set`);
-  const location = parseModelUri(uri);
+  // Taken as written (not trimmed): the URI's grammar is the CRD's, which admits no whitespace.
+  const uri = env[Env.modelUri];
+  if (uri === undefined || uri === "") throw new FetchError(`${Env.modelUri} is not set`);
+  const format = nonEmpty(env[Env.modelFormat]);
+  if (format !== undefined && !(ModelFormats as readonly string[]).includes(format)) {
+    throw new FetchError(`${Env.modelFormat} must be one of ${ModelFormats.join(", ")}, got "${format}"`);
+  }
+  const location = parseModelUri(uri, format);
   const targetDir = nonEmpty(env[Env.modelDir]) ?? Paths.fetchedModelDir;
   if (!targetDir.startsWith("/")) throw new FetchError(`${Env.modelDir} must be an absolute path, got "${targetDir}"`);
   if (targetDir.replace(/\/+$/, "") === "") throw new FetchError(`${Env.modelDir} must not be the root directory`);

@@ -21,7 +21,7 @@ import { commitStaging, createStaging, discardStaging, syncTree } from "./stage.
 import { ByteBudget, transferOnce, type Source } from "./transfer.ts";
 import { Env, TerminationPrefixes } from "../contract.ts";
 import { terminationLine, writeTerminationMessage } from "../termination.ts";
-import { checkRelativePath, redactText, redactUri, splitPath, uriSecrets } from "./uri.ts";
+import { checkPathSegments, redactText, redactUri, splitPath, uriSecrets } from "./uri.ts";
 
 /** Prefix of every termination message, so the operator can recognise and surface it as is. */
 export const failurePrefix = TerminationPrefixes.fetchFailed;
@@ -161,8 +161,8 @@ async function makePlan(config: FetchConfig, log: Logger): Promise<Plan> {
   switch (loc.scheme) {
     case "http":
     case "https": {
-      const name = decodeURIComponent(splitPath(loc.url.pathname).name);
-      if (loc.scheme === "http" && (config.http.authorization !== undefined || loc.url.password !== "")) {
+      const name = loc.name;
+      if (loc.scheme === "http" && config.http.authorization !== undefined) {
         log.warn({ uri: redactUri(config.uri) }, "sending credentials over plain http; use https");
       }
       return { source: new HttpSource(loc.url, name, config.http.authorization), entry: remoteEntry(name) };
@@ -186,7 +186,7 @@ async function makePlan(config: FetchConfig, log: Logger): Promise<Plan> {
 
 function remoteEntry(name: string): Plan["entry"] {
   // The name becomes a file name in the staging directory; a decoded "%2F..%2F" must not walk out of it.
-  checkRelativePath(name, "model URI");
+  checkPathSegments(name, "model URI");
   return name.toLowerCase().endsWith(".json") ? { kind: "manifest", name } : { kind: "files", files: [name] };
 }
 

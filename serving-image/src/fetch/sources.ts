@@ -24,20 +24,11 @@ export class HttpSource implements Source {
   readonly #entryName: string;
   readonly #authorization: string | undefined;
 
-  /** Userinfo in the URL (https://user:pass@host/...) becomes Basic auth unless an Authorization is configured. */
+  /** `entryUrl` never carries credentials (the URI grammar refuses userinfo); `authorization` comes from the Secret. */
   constructor(entryUrl: URL, entryName: string, authorization: string | undefined) {
-    const url = new URL(entryUrl);
-    let basic: string | undefined;
-    if (url.username !== "" || url.password !== "") {
-      const user = decodeURIComponent(url.username);
-      const pass = decodeURIComponent(url.password);
-      basic = `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
-      url.username = "";
-      url.password = "";
-    }
-    this.#entryUrl = url;
+    this.#entryUrl = entryUrl;
     this.#entryName = entryName;
-    this.#authorization = authorization ?? basic;
+    this.#authorization = authorization;
   }
 
   #url(rel: string): URL {

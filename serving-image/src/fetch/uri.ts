@@ -1,19 +1,21 @@
 /**
  * Pure parsing of model URIs and the relative paths a model.json refers to. No I/O here: everything
  * is unit-tested and the sources only receive values this module already validated.
+ *
+ * Which URIs are valid is decided by ../grammar.ts, the grammar the CRD enforces too, so a URI the
+ * API server admitted always parses here and one it refused never does. The checks after it are a
+ * safety net for paths: if the grammar ever let through a path that leaves its directory, they would
+ * refuse it (and the test that feeds the same cases to the API server and to this parser would fail).
  */
+import { modelSourceProblem, modelUriProblem } from "../grammar.ts";
 import { FetchError } from "./errors.ts";
 
 export type ModelLocation =
-  | { readonly scheme: "http" | "https"; readonly url: URL }
+  /** `name` is the file's name: the last path segment, decoded. */
+  | { readonly scheme: "http" | "https"; readonly url: URL; readonly name: string }
   | { readonly scheme: "s3"; readonly bucket: string; readonly key: string }
   | { readonly scheme: "file"; readonly path: string }
   | { readonly scheme: "pvc"; readonly claim: string; readonly path: string };
-
-const supported = "https, http, s3, pvc, file";
-const dns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-// S3 bucket names: 3-63 chars of lowercase letters, digits, dots and hyphens (legacy names are not needed here).
-const bucketName = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Secrets a URI carries: its userinfo password and its query parameter values (presigned URLs). */
 export function uriSecrets(uri: string): string[] {
@@ -28,79 +30,73 @@ export function uriSecrets(uri: string): string[] {
   return out;
 }
 
-/** Parses `spec.model.uri` into a location, or throws a FetchError that names what is wrong with it. */
-export function parseModelUri(raw: string): ModelLocation {
-  const uri = raw.trim();
-  if (uri === "") throw new FetchError("model URI is empty");
-  const schemeMatch = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(uri);
-  if (!schemeMatch) throw new FetchError(`model URI ${redactUri(uri)} has no scheme (supported: ${supported})`);
-  const scheme = schemeMatch[1]!.toLowerCase();
+/**
+ * Parses `spec.model.uri` into a location, or throws a FetchError that says what is wrong with it.
+ * With `format` (MAAS_MODEL_FORMAT), also checks that a model of that format can come from there.
+ */
+export function parseModelUri(uri: string, format?: string): ModelLocation {
+  const problem = modelUriProblem(uri) ?? (format === undefined ? undefined : modelSourceProblem(uri, format));
+  if (problem !== undefined) throw new FetchError(`model URI ${redactUri(uri)}: ${problem}`);
+  const where = `model URI ${redactUri(uri)}`;
+  const scheme = uri.slice(0, uri.indexOf(":"));
   switch (scheme) {
     case "http":
     case "https": {
-      const url = parseUrl(uri);
-      if (url.hostname === "") throw new FetchError(`model URI ${redactUri(uri)} has no host`);
-      if (url.pathname === "/" || url.pathname.endsWith("/")) {
-        throw new FetchError(`model URI ${redactUri(uri)} must name a file (model.json or a single model file)`);
+      let url: URL;
+      try {
+        url = new URL(uri);
+      } catch {
+        throw new FetchError(`${where} is not a valid URL`);
       }
-      decodeURIComponentSafe(url.pathname, uri); // the file's name is decoded later: refuse bad escapes now
-      return { scheme, url };
+      const name = checkPathSegments(decodeURIComponent(splitPath(url.pathname).name), where);
+      return { scheme, url, name };
     }
     case "s3": {
       const rest = uri.slice("s3://".length);
-      if (!uri.toLowerCase().startsWith("s3://"))
-        throw new FetchError(`model URI ${uri} must look like s3://bucket/key`);
       const slash = rest.indexOf("/");
-      const bucket = slash < 0 ? rest : rest.slice(0, slash);
-      const key = slash < 0 ? "" : rest.slice(slash + 1);
-      if (!bucketName.test(bucket)) throw new FetchError(`model URI ${uri} has an invalid bucket name "${bucket}"`);
-      if (key === "" || key.endsWith("/")) {
-        throw new FetchError(`model URI ${uri} must name an object (s3://bucket/prefix/model.json)`);
-      }
-      return { scheme, bucket, key };
+      const key = rest.slice(slash + 1);
+      checkPathSegments(key, where);
+      return { scheme, bucket: rest.slice(0, slash), key };
     }
-    case "gs":
-      throw new FetchError(
-        `gs:// model URIs are not supported yet; use the GCS XML API through s3://${uri.slice(5)} with ` +
-          `AWS_ENDPOINT_URL_S3=https://storage.googleapis.com and HMAC keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`,
-      );
     case "file": {
-      const url = parseUrl(uri);
-      if (url.host !== "" && url.host !== "localhost") {
-        throw new FetchError(`model URI ${uri} names host "${url.host}"; file:// URIs must be local (file:///path)`);
-      }
-      const path = decodePath(url.pathname, uri);
-      return { scheme, path: path === "/" ? path : path.replace(/\/+$/, "") };
+      // Decoded by hand, not by URL: WHATWG URL rewrites file paths (drive letters, dot segments).
+      const path = decodeURIComponent(uri.slice("file://".length).replace(/\/$/, ""));
+      checkPathSegments(path.slice(1), where);
+      return { scheme, path };
     }
     case "pvc": {
-      const rest = uri.slice("pvc://".length);
-      if (!uri.toLowerCase().startsWith("pvc://"))
-        throw new FetchError(`model URI ${uri} must look like pvc://claim/path`);
+      const rest = uri.slice("pvc://".length).replace(/\/$/, "");
       const slash = rest.indexOf("/");
       const claim = slash < 0 ? rest : rest.slice(0, slash);
-      if (!dns1123Label.test(claim)) {
-        throw new FetchError(`model URI ${uri} has an invalid claim name "${claim}" (a DNS-1123 label)`);
-      }
-      const path = slash < 0 ? "" : rest.slice(slash + 1).replace(/\/+$/, "");
-      if (path !== "") checkRelativePath(decodeURIComponentSafe(path, uri), `model URI ${uri}`);
-      return { scheme, claim, path: path === "" ? "" : decodeURIComponentSafe(path, uri) };
+      const path = slash < 0 ? "" : checkPathSegments(decodeURIComponent(rest.slice(slash + 1)), where);
+      return { scheme, claim, path };
     }
     default:
-      throw new FetchError(`model URI scheme "${scheme}:" is not supported (supported: ${supported})`);
+      // Unreachable: the grammar admits no other scheme.
+      throw new FetchError(`${where}: scheme "${scheme}:" is not supported`);
   }
 }
 
 /**
  * Checks a relative path taken from a URI or a model.json (weight shard paths): forward slashes, no
- * empty, "." or ".." segments, no leading slash, no backslash or control characters. Returns it unchanged.
+ * empty, "." or ".." segments, no leading slash, no backslash or control characters, and not a URL
+ * (a weight path is resolved against the model's URL). Returns it unchanged.
  */
 export function checkRelativePath(path: string, where: string): string {
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(path)) throw new FetchError(`${where}: path "${path}" must not be a URL`);
+  return checkPathSegments(path, where);
+}
+
+/**
+ * Checks a relative file path or name that stays a path (a file in the staging directory, a path in
+ * a volume): like checkRelativePath, but "v1:model.json" is an ordinary name here. Returns it unchanged.
+ */
+export function checkPathSegments(path: string, where: string): string {
   if (path === "") throw new FetchError(`${where}: empty path`);
   if (path.startsWith("/")) throw new FetchError(`${where}: path "${path}" must be relative`);
   // eslint-disable-next-line no-control-regex
   if (/[\\\u0000-\u001f\u007f]/.test(path))
     throw new FetchError(`${where}: path "${escape(path)}" has a forbidden character`);
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(path)) throw new FetchError(`${where}: path "${path}" must not be a URL`);
   for (const segment of path.split("/")) {
     if (segment === "" || segment === "." || segment === "..") {
       throw new FetchError(`${where}: path "${path}" must stay inside the model directory`);
@@ -161,28 +157,6 @@ export function scrubSecrets(text: string, secrets: readonly (string | undefined
     if (secret !== undefined && secret.length >= 4) out = out.replaceAll(secret, "***");
   }
   return out;
-}
-
-function parseUrl(uri: string): URL {
-  try {
-    return new URL(uri);
-  } catch {
-    throw new FetchError(`model URI ${redactUri(uri)} is not a valid URL`);
-  }
-}
-
-function decodePath(pathname: string, uri: string): string {
-  const path = decodeURIComponentSafe(pathname, uri);
-  if (path.split("/").includes("..")) throw new FetchError(`model URI ${uri} must not contain ".." segments`);
-  return path;
-}
-
-function decodeURIComponentSafe(s: string, uri: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new FetchError(`model URI ${redactUri(uri)} has an invalid percent-encoding`);
-  }
 }
 
 function escape(s: string): string {

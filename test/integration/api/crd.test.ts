@@ -13,7 +13,14 @@ import {
   type ModelDeployment,
 } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
-import { invalidCases, manifest, minimalSpec, minimalSpecDefaulted } from "../../unit/api/corpus.ts";
+import { installCrd } from "../../testbed/operator.ts";
+import {
+  CRD_ANNOTATION_BUDGET_BYTES,
+  invalidCases,
+  manifest,
+  minimalSpec,
+  minimalSpecDefaulted,
+} from "../../unit/api/corpus.ts";
 
 const root = join(import.meta.dirname, "../../..");
 const crdFile = join(root, "crds/maas.dev_modeldeployments.yaml");
@@ -24,18 +31,6 @@ const examples = readdirSync(examplesDir)
 
 /** Collapses whitespace, so text wrapped by kubectl explain compares with the schema's description. */
 const flat = (s: string): string => s.replace(/\s+/g, " ").trim();
-
-/**
- * Installs the CRD with plain client-side apply and waits until it is Established. Idempotent, and
- * the CRD is left installed: it is cluster-scoped state other suites use too.
- */
-async function installCrd(tb: Testbed): Promise<{ stdout: string }> {
-  const r = await tb.kubectl(["apply", "-f", crdFile]);
-  assert.equal(r.code, 0, r.stderr);
-  const ok = await tb.kubectl(["wait", "--for=condition=Established", `crd/${CRD_NAME}`, "--timeout=60s"]);
-  assert.equal(ok.code, 0, ok.stderr);
-  return r;
-}
 
 describe("the ModelDeployment CRD on a real API server", function () {
   let tb: Testbed;
@@ -79,7 +74,7 @@ describe("the ModelDeployment CRD on a real API server", function () {
       `      CRD file ${file} bytes; last-applied annotation ${Buffer.byteLength(annotation)} bytes (limit 262144)`,
     );
     assert.ok(annotation.length > 0, "client-side apply leaves the last-applied annotation");
-    assert.ok(Buffer.byteLength(annotation) < 64 * 1024);
+    assert.ok(Buffer.byteLength(annotation) < CRD_ANNOTATION_BUDGET_BYTES);
     const conditions = Object.fromEntries(crd.status.conditions.map((c) => [c.type, c.status]));
     assert.equal(conditions.Established, "True");
     assert.equal(conditions.NamesAccepted, "True");
@@ -152,6 +147,22 @@ describe("the ModelDeployment CRD on a real API server", function () {
     const r = await tb.kubectl(["explain", "md.spec.model.credentialsSecretRef.name"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(flat(r.stdout), /Name of the Secret\./);
+  });
+
+  it("explains scheduling.affinity field by field, with Kubernetes' required fields", async () => {
+    const r = await tb.kubectl([
+      "explain",
+      "md.spec.scheduling.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution.podAffinityTerm",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = flat(r.stdout);
+    for (const field of [
+      "labelSelector <Object> -required-",
+      "topologyKey <string> -required-",
+      "namespaces <[]string>",
+    ]) {
+      assert.ok(text.includes(field), `${field} missing:\n${r.stdout}`);
+    }
   });
 
   it("applies defaults on the server: a minimal object reads back with format, resources and serving filled in", async () => {

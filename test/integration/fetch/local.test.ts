@@ -118,13 +118,14 @@ describe("fetch from mounted paths and bad configuration (real child process)", 
     {
       name: "the scheme is unknown",
       env: { MAAS_MODEL_URI: "ftp://host/model.json" },
-      message: 'model URI scheme "ftp:" is not supported (supported: https, http, s3, pvc, file)',
+      message: "model URI ftp://host/model.json: uri must start with https://, http://, s3://, pvc:// or file://",
     },
     {
       name: "the scheme is gs://",
       env: { MAAS_MODEL_URI: "gs://bucket/m/model.json" },
       message:
-        "gs:// model URIs are not supported yet; use the GCS XML API through s3://bucket/m/model.json with AWS_ENDPOINT_URL_S3=https://storage.googleapis.com and HMAC keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        "model URI gs://bucket/m/model.json: gs:// is not supported: use s3://<bucket>/<key> with " +
+        "AWS_ENDPOINT_URL_S3=https://storage.googleapis.com and HMAC keys in the credentials Secret",
     },
     {
       name: "the sha256 is not 64 hex characters",
