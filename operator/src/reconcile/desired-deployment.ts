@@ -14,6 +14,7 @@ import type {
   V1VolumeMount,
 } from "@kubernetes/client-node";
 import type { ModelDeployment } from "../api/index.ts";
+import { GPU_PRODUCT_LABEL } from "../api/names.ts";
 import {
   Commands,
   ContainerNames,
@@ -39,7 +40,6 @@ export interface OperatorSettings {
 
 /** Taint that GPU node pools carry (NVIDIA's GPU operator and the cloud providers use this key). */
 export const GPU_RESOURCE = "nvidia.com/gpu";
-export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 /** UID and GID of the serving image's non-root user. */
 export const SERVING_UID = 65532;
 

@@ -11,9 +11,7 @@ import {
   withDefaults,
   type ModelDeploymentSpec,
 } from "../../../operator/src/api/index.ts";
-import { GPU_PRODUCT_LABEL } from "../../../operator/src/api/names.ts";
 import type { Rule, Schema } from "../../../operator/src/api/schema.ts";
-import { GPU_PRODUCT_LABEL as DEPLOYMENT_GPU_PRODUCT_LABEL } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { invalidCases, manifest, minimalSpec, minimalSpecDefaulted } from "./corpus.ts";
 
 const examplesDir = join(import.meta.dirname, "../../../crds/examples");
@@ -218,11 +216,6 @@ describe("validateModelDeployment", () => {
 });
 
 describe("the API's constants", () => {
-  it("checks resources.gpu.product against the node label the Deployment selects GPU products on", () => {
-    // Defined twice until desired-deployment.ts imports it from names.ts; this keeps the two equal.
-    assert.equal(GPU_PRODUCT_LABEL, DEPLOYMENT_GPU_PRODUCT_LABEL);
-  });
-
   it("uses the serving image's backends and model formats as enums", () => {
     const spec = modelDeploymentSchema.properties?.spec;
     const serving = spec?.properties?.serving?.properties?.backend?.props.enum;
