@@ -120,9 +120,11 @@ const model = object(
       },
     ),
     credentialsSecretRef: object(
-      "Secret in the same namespace with credentials for the model store. Keys read (each optional): " +
+      "Secret in the same namespace with credentials for the model store. Keys read: " +
         `${Object.values(CredentialKeys).join(", ")} (HTTP_AUTHORIZATION is the Authorization header for http(s)). ` +
-        "The values are passed to the fetch step only; they are never copied into status, logs or Events.",
+        "Required: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://, HTTP_AUTHORIZATION for http(s)://; a " +
+        "missing Secret or key shows in the ModelAvailable condition. The values are passed to the fetch step " +
+        "only; they are never copied into status, logs or Events.",
       {
         name: string("Name of the Secret.", { pattern: DNS1123_SUBDOMAIN_PATTERN, minLength: 1, maxLength: 253 }),
       },
