@@ -74,15 +74,17 @@ describe("test bed local node agent", function () {
 
   it("lets Prometheus scrape a process on the local node, queryable by the pod's labels", async function () {
     const url = `${tb.prometheusUrl!}/api/v1/query?query=${encodeURIComponent(`testbed_fixture_hits_total{namespace="${ns}",pod="web",tier="demo"}`)}`;
+    // A scrape may land between the pod's start and the previous test's request: wait for one after it.
     const sample = await tb.waitFor(
-      "a scraped sample",
+      "a scraped sample that counts the previous test's request",
       async () => {
         const body = (await (await fetch(url)).json()) as { data: { result: { value: [number, string] }[] } };
-        return body.data.result[0];
+        const s = body.data.result[0];
+        return s && Number(s.value[1]) >= 1 && s;
       },
       30_000,
     );
-    assert.ok(Number(sample.value[1]) >= 1, "the fixture counted the request of the previous test");
+    assert.equal(Number(sample.value[1]), 1, "the fixture counted exactly the previous test's request");
   });
 
   it("shows an init container's failure and termination message in pod status", async function () {
