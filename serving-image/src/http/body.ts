@@ -1,23 +1,45 @@
 /**
- * Reads a request body with a size limit (413) and a deadline for slow senders (408), without ever
- * buffering more than the limit.
+ * Request bodies: reading one within its limits (size 413, deadline 408), and closing a connection
+ * whose request body is left unread without losing the response.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCodes, ServingError } from "../protocol/errors.ts";
 
 export interface BodyLimits {
   readonly maxBytes: number;
+  /** The whole body must arrive within this many milliseconds. */
   readonly timeoutMs: number;
 }
 
 /**
- * Resolves with the whole body. On a limit breach it rejects at once and discards the rest of the
- * body (so the client still reads the 413); past the deadline it rejects and closes the connection
- * once the error response is out.
+ * How long a connection that is closing keeps reading (and discarding) what its client still sends,
+ * after the response is out and our side is shut. Long enough for a client to read the response and
+ * stop; a client that sends on is cut off then.
  */
-export function readBody(req: IncomingMessage, res: ServerResponse, limits: BodyLimits): Promise<Buffer> {
+const lingerMs = 2_000;
+
+/** The body length the request declares; throws 413 (before anything is read) when it is over the limit. */
+function declaredLength(req: IncomingMessage, limits: BodyLimits): number | undefined {
+  const header = req.headers["content-length"];
+  // Node's parser has already refused a Content-Length that is not a number.
+  const declared = header === undefined ? undefined : Number(header);
+  if (declared !== undefined && declared > limits.maxBytes) {
+    throw new ServingError(
+      ErrorCodes.payloadTooLarge,
+      `Request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`,
+    );
+  }
+  return declared;
+}
+
+/**
+ * Resolves with the whole body, without ever buffering more than the limit. Rejects with 413 past the
+ * size limit and with 408 past the deadline. After a rejection the rest of the body is discarded, and
+ * the response must close the connection (closeAfterResponse).
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
+    const declared = declaredLength(req, limits);
     const chunks: Buffer[] = [];
     let received = 0;
     let done = false;
@@ -30,55 +52,34 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limits: Body
         return;
       }
       chunks.length = 0;
-      reject(err);
-    };
-    const discard = (): void => {
-      // Keep reading so the client finishes sending and sees the response; give up on senders that
-      // never finish.
+      // Keep the rest of the body flowing (into nothing), so the client can finish sending and read
+      // the response.
       req.removeListener("data", onData);
-      req.on("data", () => undefined);
       req.resume();
-      const guard = setTimeout(() => req.socket.destroy(), limits.timeoutMs);
-      req.once("end", () => {
-        clearTimeout(guard);
-      });
-      req.once("close", () => {
-        clearTimeout(guard);
-      });
-    };
-    const tooLarge = (size: string): void => {
-      finish(
-        new ServingError(
-          ErrorCodes.payloadTooLarge,
-          `Request body of ${size} exceeds the limit of ${limits.maxBytes} bytes`,
-        ),
-      );
-      discard();
+      reject(err);
     };
     const onData = (chunk: Buffer): void => {
       received += chunk.length;
       if (received > limits.maxBytes) {
-        tooLarge(`more than ${limits.maxBytes} bytes`);
+        finish(
+          new ServingError(
+            ErrorCodes.payloadTooLarge,
+            `Request body of more than ${limits.maxBytes} bytes exceeds the limit of ${limits.maxBytes} bytes`,
+          ),
+        );
         return;
       }
       chunks.push(chunk);
     };
     const timer = setTimeout(() => {
       const of = declared === undefined ? "" : ` of ${declared}`;
-      res.setHeader("connection", "close");
-      res.once("finish", () => req.socket.destroy());
       finish(
         new ServingError(
           ErrorCodes.requestTimeout,
           `Request body not received within ${limits.timeoutMs} ms (got ${received}${of} bytes)`,
         ),
       );
-      req.removeListener("data", onData);
     }, limits.timeoutMs);
-    if (declared !== undefined && declared > limits.maxBytes) {
-      tooLarge(`${declared} bytes`);
-      return;
-    }
     req.on("data", onData);
     req.once("end", () => {
       finish(undefined);
@@ -90,4 +91,40 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limits: Body
       finish(new ServingError(ErrorCodes.invalidArgument, "The client aborted the request body"));
     });
   });
+}
+
+/** True when the request has a body that has not been read to its end (we refused it first). */
+export function bodyLeftUnread(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  const hasBody = (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+  return hasBody && !req.readableEnded;
+}
+
+/**
+ * Makes `res` the connection's last response: it says `Connection: close`, so the client does not
+ * send another request on it, and the connection closes once the client has been able to read it.
+ */
+export function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader("connection", "close");
+  const socket = req.socket;
+  // Node ends a `Connection: close` response with socket.destroySoon(), which destroys the socket as
+  // soon as the response is written. With request bytes still unread, destroying it sends a TCP reset,
+  // and a reset can make the client drop the response before reading it. Instead shut our side, keep
+  // discarding what the client sends until its body ends or it closes, and give up after lingerMs
+  // (nginx's lingering close, Go's closeWrite).
+  socket.destroySoon = () => {
+    socket.end();
+    const linger = setTimeout(() => socket.destroy(), lingerMs);
+    socket.once("close", () => {
+      clearTimeout(linger);
+    });
+    // Once the client's body is in, nothing is left unread: close as soon as the response is out.
+    const closeWhenWritten = (): void => {
+      if (socket.writableFinished) socket.destroy();
+      else socket.once("finish", () => socket.destroy());
+    };
+    if (req.readableEnded) closeWhenWritten();
+    else req.once("end", closeWhenWritten);
+    req.resume();
+  };
 }
