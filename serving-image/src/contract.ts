@@ -150,6 +150,7 @@ export const MetricLabels = {
   protocol: "protocol",
   code: "code",
   backend: "backend",
+  reason: "reason",
 } as const;
 
 export const Metrics = {
@@ -164,6 +165,8 @@ export const Metrics = {
   modelReady: "maas_model_ready",
   /** Inference worker threads currently running the model. */
   inferenceWorkers: "maas_inference_workers",
+  /** Inference workers replaced, by `reason`: `crashed`, `exited` or `hung` (a batch ran far past the request timeout). */
+  inferenceWorkersReplaced: "maas_inference_workers_replaced_total",
 } as const;
 
 export const Backends = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;

@@ -36,9 +36,9 @@ async function loadInto(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
       config.workers,
       {
-        onWorkerExit: (reason) => {
-          logger.error({ reason }, "Lost an inference worker; starting a replacement");
-          metrics.workers.dec();
+        onWorkerExit: (reason, cause) => {
+          logger.error({ reason, cause }, "Lost an inference worker; starting a replacement");
+          metrics.workerReplaced(cause);
         },
         onWorkerRestart: (error) => {
           if (error === undefined) {
@@ -49,6 +49,9 @@ async function loadInto(
         },
         onExhausted: unservable,
       },
+      // A batch still running at twice the request timeout has outlived every request in it by a
+      // whole timeout: nothing waits for it, and its worker is taken to be hung.
+      2 * config.requestTimeoutMs,
     );
     for (const warning of ready.warnings) logger.warn({ warning }, "Model warm-up warning");
     metrics.loadSeconds.set(ready.loadSeconds);
