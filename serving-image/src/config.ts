@@ -2,6 +2,13 @@
  * The `serve` command's configuration, read from the environment the operator renders (see contract.ts).
  */
 import { Backends, Defaults, Env, ModelFormats, Paths, Ports, type Backend, type ModelFormat } from "./contract.ts";
+import type { MemoryLimits } from "./memory-limits.ts";
+
+/**
+ * The share of the process's memory that request bodies may hold by default. The rest is the model, the
+ * runtime, and the copies a body passes through while it is parsed (its text, the parsed JSON, the tensors).
+ */
+const bodyMemoryShare = 1 / 4;
 
 export interface ServeConfig {
   readonly servedName: string;
@@ -18,6 +25,10 @@ export interface ServeConfig {
   readonly metricsPort: number;
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
+  /** Bytes of request bodies held at once, from MAAS_BODY_MEMORY_BYTES or derived from the memory limits. */
+  readonly bodyMemoryBytes: number;
+  /** Where bodyMemoryBytes came from, for the start-up log. */
+  readonly bodyMemorySource: string;
   readonly drainTimeoutMs: number;
   readonly shutdownDelayMs: number;
   readonly deployment: string;
@@ -27,11 +38,24 @@ export interface ServeConfig {
   readonly terminationMessagePath: string;
 }
 
+/** The default body budget: a share of the smaller of the container's memory limit and the JS heap limit. */
+export function defaultBodyMemory(limits: MemoryLimits): { bytes: number; source: string } {
+  const container = limits.containerBytes ?? Infinity;
+  const [bytes, source] =
+    container < limits.heapBytes
+      ? [container, `the container's memory limit of ${container} bytes`]
+      : [limits.heapBytes, `the JS heap limit of ${limits.heapBytes} bytes`];
+  return { bytes: Math.floor(bytes * bodyMemoryShare), source: `${bodyMemoryShare * 100}% of ${source}` };
+}
+
 /**
  * Reads the configuration. Values that are set but invalid are collected in `problems` (each naming
  * the variable) and replaced by the default, so the server can still start and report them.
  */
-export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; problems: string[] } {
+export function readServeConfig(
+  env: NodeJS.ProcessEnv,
+  memory: MemoryLimits,
+): { config: ServeConfig; problems: string[] } {
   const problems: string[] = [];
   const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = env[name];
@@ -52,6 +76,8 @@ export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; 
     }
     return raw as T;
   };
+  const derivedBodyMemory = defaultBodyMemory(memory);
+  const bodyMemoryBytes = int(Env.bodyMemoryBytes, derivedBodyMemory.bytes, 1);
   const config: ServeConfig = {
     servedName: env[Env.servedName] || "model",
     modelVersion: String(int(Env.modelVersion, 1, 0)),
@@ -67,6 +93,8 @@ export function readServeConfig(env: NodeJS.ProcessEnv): { config: ServeConfig; 
     metricsPort: int(Env.metricsPort, Ports.metrics, 0, 65535),
     maxBodyBytes: int(Env.maxBodyBytes, Defaults.maxBodyBytes, 1),
     bodyTimeoutMs: int(Env.bodyTimeoutMs, Defaults.bodyTimeoutMs, 1),
+    bodyMemoryBytes,
+    bodyMemorySource: env[Env.bodyMemoryBytes] ? Env.bodyMemoryBytes : derivedBodyMemory.source,
     drainTimeoutMs: int(Env.drainTimeoutMs, Defaults.drainTimeoutMs, 0),
     shutdownDelayMs: int(Env.shutdownDelayMs, 0, 0, 600_000),
     exitOnLoadFailure: oneOf(Env.exitOnLoadFailure, ["true", "false"], "false") === "true",

@@ -35,6 +35,12 @@ export const Env = {
   maxBodyBytes: "MAAS_MAX_BODY_BYTES",
   /** A request body must arrive completely within this many milliseconds, or the request gets 408. */
   bodyTimeoutMs: "MAAS_BODY_TIMEOUT_MS",
+  /**
+   * Bytes of request bodies `serve` holds at once (bodies arriving, queued or running); a request that
+   * would exceed it gets 429. Unset: a quarter of the smaller of the container's memory limit and the
+   * JS heap limit.
+   */
+  bodyMemoryBytes: "MAAS_BODY_MEMORY_BYTES",
   /** On SIGTERM, how long `serve` waits for accepted requests to finish before it exits anyway. */
   drainTimeoutMs: "MAAS_DRAIN_TIMEOUT_MS",
   /**

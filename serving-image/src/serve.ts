@@ -15,6 +15,7 @@ import { createApp } from "./http/app.ts";
 import { ServingMetrics, createMetricsServer } from "./http/metrics.ts";
 import { WorkerPool } from "./inference/pool.ts";
 import { logger } from "./log.ts";
+import { readMemoryLimits } from "./memory-limits.ts";
 import { TerminationPrefixes } from "./contract.ts";
 import { terminationLine, writeTerminationMessage } from "./termination.ts";
 import pkg from "../package.json" with { type: "json" };
@@ -81,7 +82,7 @@ async function loadInto(
 
 /** Runs the server until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { config, problems } = readServeConfig(env);
+  const { config, problems } = readServeConfig(env, readMemoryLimits());
   const metrics = new ServingMetrics(config.deployment, config.namespace, config.servedName);
   const plane = new DataPlane({
     name: config.servedName,
@@ -90,6 +91,7 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     maxDelayMs: config.maxBatchDelayMs,
     maxQueue: config.maxQueue,
     requestTimeoutMs: config.requestTimeoutMs,
+    bodyMemoryBytes: config.bodyMemoryBytes,
     observer: metrics,
   });
   let draining = false;
@@ -115,7 +117,23 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     logger.fatal({ err }, "Failed to listen");
     return 1;
   }
-  logger.info({ httpPort, metricsPort, model: config.servedName, version: config.modelVersion }, "Listening");
+  logger.info(
+    {
+      httpPort,
+      metricsPort,
+      model: config.servedName,
+      version: config.modelVersion,
+      bodyMemoryBytes: config.bodyMemoryBytes,
+      bodyMemoryFrom: config.bodyMemorySource,
+    },
+    "Listening",
+  );
+  if (config.bodyMemoryBytes < config.maxBodyBytes) {
+    logger.warn(
+      { bodyMemoryBytes: config.bodyMemoryBytes, maxBodyBytes: config.maxBodyBytes },
+      "The memory budget for request bodies is smaller than the largest body allowed; larger bodies get 413",
+    );
+  }
 
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", () => {

@@ -25,7 +25,7 @@ import {
   inferenceHeaderContentLength,
   parseV2Route,
 } from "../protocol/v2.ts";
-import { bodyLeftUnread, closeAfterResponse, readBody, type BodyLimits } from "./body.ts";
+import { bodyLeftUnread, closeAfterResponse, declaredLength, readBody, type BodyLimits } from "./body.ts";
 import type { ServingMetrics } from "./metrics.ts";
 
 export interface AppDeps {
@@ -120,11 +120,11 @@ export function createApp(deps: AppDeps): express.Express {
       case "predict": {
         checkEncoding(req);
         const signature = plane.assertAvailable();
-        const admission = plane.admit();
+        const admission = plane.admit(declaredLength(req, limits));
         let outputs;
         let format;
         try {
-          const body = await readBody(req, limits);
+          const body = await readBody(req, limits, admission);
           const request = decodeV1Predict(parseJsonBody(body), signature);
           format = request.format;
           outputs = await plane.infer(request.inputs, admission, gone(res));
@@ -180,11 +180,11 @@ export function createApp(deps: AppDeps): express.Express {
             throw invalidArgument(`Inference-Header-Content-Length must be a non-negative integer, got "${text}"`);
           headerLength = Number(text.trim());
         }
-        const admission = plane.admit();
+        const admission = plane.admit(declaredLength(req, limits));
         let outputs;
         let request;
         try {
-          const body = await readBody(req, limits);
+          const body = await readBody(req, limits, admission);
           if (body.length === 0) throw invalidArgument("Request body is empty; expected a JSON infer request");
           request = decodeV2Infer(body, headerLength, info.name, signature);
           outputs = await plane.infer(request.inputs, admission, gone(res));

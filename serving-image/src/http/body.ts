@@ -1,8 +1,10 @@
 /**
- * Request bodies: reading one within its limits (size 413, deadline 408), and closing a connection
- * whose request body is left unread without losing the response.
+ * Request bodies: reading one within its limits (size 413, deadline 408, the memory budget for a body
+ * without a declared length), and closing a connection whose request body is left unread without
+ * losing the response.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Admission } from "../admission.ts";
 import { ErrorCodes, ServingError } from "../protocol/errors.ts";
 
 export interface BodyLimits {
@@ -19,7 +21,7 @@ export interface BodyLimits {
 const lingerMs = 2_000;
 
 /** The body length the request declares; throws 413 (before anything is read) when it is over the limit. */
-function declaredLength(req: IncomingMessage, limits: BodyLimits): number | undefined {
+export function declaredLength(req: IncomingMessage, limits: BodyLimits): number | undefined {
   const header = req.headers["content-length"];
   // Node's parser has already refused a Content-Length that is not a number.
   const declared = header === undefined ? undefined : Number(header);
@@ -34,10 +36,11 @@ function declaredLength(req: IncomingMessage, limits: BodyLimits): number | unde
 
 /**
  * Resolves with the whole body, without ever buffering more than the limit. Rejects with 413 past the
- * size limit and with 408 past the deadline. After a rejection the rest of the body is discarded, and
- * the response must close the connection (closeAfterResponse).
+ * size limit, with 413 or 429 when a body without a declared length outgrows the memory budget
+ * (`admission` grows with it), and with 408 past the deadline. After a rejection the rest of the body
+ * is discarded, and the response must close the connection (closeAfterResponse).
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limits: BodyLimits, admission: Admission): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = declaredLength(req, limits);
     const chunks: Buffer[] = [];
@@ -68,6 +71,14 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
           ),
         );
         return;
+      }
+      if (declared === undefined) {
+        try {
+          admission.grow(chunk.length);
+        } catch (err) {
+          finish(err as ServingError);
+          return;
+        }
       }
       chunks.push(chunk);
     };
