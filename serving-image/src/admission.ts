@@ -5,8 +5,10 @@
  *   so requests that cannot be queued are refused before their bodies are read;
  * - its body's bytes, reserved from Content-Length before reading (a chunked body's as they arrive),
  *   against a budget sized from memory, so the bodies held at once stay within it however many
- *   requests the queue takes.
- * Pure bookkeeping: the HTTP layer says how many bytes arrive.
+ *   requests the queue takes;
+ * - one of its client address's transfer slots while the body arrives, so a few slow senders cannot
+ *   hold every queue slot.
+ * Pure bookkeeping: the HTTP layer says who the client is and how many bytes arrive.
  */
 import { ErrorCodes, ServingError } from "./protocol/errors.ts";
 
@@ -14,6 +16,8 @@ export interface AdmissionLimits {
   readonly maxQueue: number;
   /** Bytes of request bodies held at once. */
   readonly bodyMemoryBytes: number;
+  /** Bodies one client address may be sending at once; 0 = no limit. */
+  readonly maxBodiesPerClient: number;
 }
 
 /** Seconds a refused client should wait (Retry-After): admission frees up as requests finish. */
@@ -31,6 +35,8 @@ export function queueFull(maxQueue: number): ServingError {
 export interface Admission {
   /** Reserves `bytes` more of a body that declared no length, as they arrive; throws 413/429 past the budget. */
   grow(bytes: number): void;
+  /** The body is in: the client may send another; the bytes stay held until release(). */
+  received(): void;
   /** The request joins the queue: its queue entry takes the place of the slot it held. */
   enqueued(): void;
   /** The request is answered or failed: gives back everything it still holds. */
@@ -43,6 +49,7 @@ export class AdmissionControl {
   /** Queue slots held by requests whose bodies are still being read. */
   #slots = 0;
   #heldBytes = 0;
+  readonly #sending = new Map<string, number>();
 
   /** `queueDepth` reads how many requests wait in the queue itself. */
   constructor(limits: AdmissionLimits, queueDepth: () => number) {
@@ -56,21 +63,38 @@ export class AdmissionControl {
   }
 
   /**
-   * Admits a request whose body declares `declaredBytes` (undefined for a chunked body). Throws 413
-   * when the body alone exceeds the memory budget, 429 (with Retry-After) when the queue or the budget
-   * is taken.
+   * Admits a request whose body declares `declaredBytes` (undefined for a chunked body) from
+   * `client` (undefined: not counted per client). Throws 413 when the body alone exceeds the memory
+   * budget, 429 (with Retry-After) when the queue, the client's share or the budget is taken.
    */
-  admit(declaredBytes: number | undefined): Admission {
-    const { maxQueue } = this.#limits;
+  admit(declaredBytes: number | undefined, client?: string): Admission {
+    const { maxQueue, maxBodiesPerClient } = this.#limits;
     const bytes = declaredBytes ?? 0;
     this.#checkSize(bytes);
     if (this.#queueDepth() + this.#slots >= maxQueue) throw queueFull(maxQueue);
+    const sending = client === undefined ? 0 : (this.#sending.get(client) ?? 0);
+    if (client !== undefined && maxBodiesPerClient > 0 && sending >= maxBodiesPerClient) {
+      throw new ServingError(
+        ErrorCodes.resourceExhausted,
+        `Client ${client} is already sending ${sending} request ${sending === 1 ? "body" : "bodies"}, the most one client address may send at once; retry later`,
+        retryAfterSeconds,
+      );
+    }
     this.#checkRoom(bytes);
     this.#slots++;
     this.#heldBytes += bytes;
+    if (client !== undefined) this.#sending.set(client, sending + 1);
     // Each part is given back once, by whichever call comes first.
     let slot = true;
     let held = bytes;
+    let sender = client;
+    const stopSending = (): void => {
+      if (sender === undefined) return;
+      const left = (this.#sending.get(sender) ?? 1) - 1;
+      if (left > 0) this.#sending.set(sender, left);
+      else this.#sending.delete(sender);
+      sender = undefined;
+    };
     const freeSlot = (): void => {
       if (slot) this.#slots--;
       slot = false;
@@ -82,8 +106,10 @@ export class AdmissionControl {
         this.#heldBytes += more;
         held += more;
       },
+      received: stopSending,
       enqueued: freeSlot,
       release: () => {
+        stopSending();
         freeSlot();
         this.#heldBytes -= held;
         held = 0;

@@ -9,6 +9,8 @@ import type { MemoryLimits } from "./memory-limits.ts";
  * runtime, and the copies a body passes through while it is parsed (its text, the parsed JSON, the tensors).
  */
 const bodyMemoryShare = 1 / 4;
+/** By default one client address may be sending at most this share of the queue's requests. */
+const clientQueueShare = 1 / 8;
 
 export interface ServeConfig {
   readonly servedName: string;
@@ -25,10 +27,13 @@ export interface ServeConfig {
   readonly metricsPort: number;
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
+  readonly bodyIdleTimeoutMs: number;
   /** Bytes of request bodies held at once, from MAAS_BODY_MEMORY_BYTES or derived from the memory limits. */
   readonly bodyMemoryBytes: number;
   /** Where bodyMemoryBytes came from, for the start-up log. */
   readonly bodyMemorySource: string;
+  /** Request bodies one client address may be sending at once; 0 = no limit. */
+  readonly maxBodiesPerClient: number;
   readonly drainTimeoutMs: number;
   readonly shutdownDelayMs: number;
   readonly deployment: string;
@@ -76,6 +81,7 @@ export function readServeConfig(
     }
     return raw as T;
   };
+  const maxQueue = int(Env.maxQueue, Defaults.maxQueue, 1, 1_000_000);
   const derivedBodyMemory = defaultBodyMemory(memory);
   const bodyMemoryBytes = int(Env.bodyMemoryBytes, derivedBodyMemory.bytes, 1);
   const config: ServeConfig = {
@@ -86,15 +92,17 @@ export function readServeConfig(
     backend: oneOf(Env.backend, Backends, "auto") ?? "auto",
     maxBatchSize: int(Env.maxBatchSize, Defaults.maxBatchSize, 1, 65536),
     maxBatchDelayMs: int(Env.maxBatchDelayMs, Defaults.maxBatchDelayMs, 0, 60_000),
-    maxQueue: int(Env.maxQueue, Defaults.maxQueue, 1, 1_000_000),
+    maxQueue,
     requestTimeoutMs: int(Env.requestTimeoutMs, Defaults.requestTimeoutMs, 1, 3_600_000),
     workers: int(Env.workers, 0, 0, 256),
     httpPort: int(Env.httpPort, Ports.http, 0, 65535),
     metricsPort: int(Env.metricsPort, Ports.metrics, 0, 65535),
     maxBodyBytes: int(Env.maxBodyBytes, Defaults.maxBodyBytes, 1),
     bodyTimeoutMs: int(Env.bodyTimeoutMs, Defaults.bodyTimeoutMs, 1),
+    bodyIdleTimeoutMs: int(Env.bodyIdleTimeoutMs, Defaults.bodyIdleTimeoutMs, 1),
     bodyMemoryBytes,
     bodyMemorySource: env[Env.bodyMemoryBytes] ? Env.bodyMemoryBytes : derivedBodyMemory.source,
+    maxBodiesPerClient: int(Env.maxBodiesPerClient, Math.max(1, Math.ceil(maxQueue * clientQueueShare)), 0),
     drainTimeoutMs: int(Env.drainTimeoutMs, Defaults.drainTimeoutMs, 0),
     shutdownDelayMs: int(Env.shutdownDelayMs, 0, 0, 600_000),
     exitOnLoadFailure: oneOf(Env.exitOnLoadFailure, ["true", "false"], "false") === "true",

@@ -18,6 +18,8 @@ export interface DataPlaneOptions {
   readonly requestTimeoutMs: number;
   /** Bytes of request bodies admitted at once (see admission.ts); unset: no limit. */
   readonly bodyMemoryBytes?: number;
+  /** Bodies one client address may be sending at once; unset or 0: no limit. */
+  readonly maxBodiesPerClient?: number;
   readonly observer?: DataPlaneObserver;
   /** Injected clock in milliseconds (defaults to performance.now). */
   readonly now?: () => number;
@@ -65,7 +67,11 @@ export class DataPlane {
       maxQueue: options.maxQueue,
     });
     this.#admission = new AdmissionControl(
-      { maxQueue: options.maxQueue, bodyMemoryBytes: options.bodyMemoryBytes ?? Infinity },
+      {
+        maxQueue: options.maxQueue,
+        bodyMemoryBytes: options.bodyMemoryBytes ?? Infinity,
+        maxBodiesPerClient: options.maxBodiesPerClient ?? 0,
+      },
       () => this.#queue.depth,
     );
   }
@@ -138,11 +144,11 @@ export class DataPlane {
 
   /**
    * Admits a request from its headers, before its body is read (see admission.ts): `declaredBytes`
-   * is its Content-Length (undefined for a chunked body). Throws 413 or 429 when it cannot be
-   * admitted; the caller releases the admission once the request is answered.
+   * is its Content-Length (undefined for a chunked body), `client` its sender's address. Throws 413
+   * or 429 when it cannot be admitted; the caller releases the admission once the request is answered.
    */
-  admit(declaredBytes?: number): Admission {
-    return this.#admission.admit(declaredBytes);
+  admit(declaredBytes?: number, client?: string): Admission {
+    return this.#admission.admit(declaredBytes, client);
   }
 
   /**

@@ -92,13 +92,14 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     maxQueue: config.maxQueue,
     requestTimeoutMs: config.requestTimeoutMs,
     bodyMemoryBytes: config.bodyMemoryBytes,
+    maxBodiesPerClient: config.maxBodiesPerClient,
     observer: metrics,
   });
   let draining = false;
   const app = createApp({
     plane,
     metrics,
-    limits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs },
+    limits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs },
     serverVersion: pkg.version,
     log: logger,
     draining: () => draining,

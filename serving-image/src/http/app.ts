@@ -120,7 +120,7 @@ export function createApp(deps: AppDeps): express.Express {
       case "predict": {
         checkEncoding(req);
         const signature = plane.assertAvailable();
-        const admission = plane.admit(declaredLength(req, limits));
+        const admission = plane.admit(declaredLength(req, limits), req.socket.remoteAddress);
         let outputs;
         let format;
         try {
@@ -180,7 +180,7 @@ export function createApp(deps: AppDeps): express.Express {
             throw invalidArgument(`Inference-Header-Content-Length must be a non-negative integer, got "${text}"`);
           headerLength = Number(text.trim());
         }
-        const admission = plane.admit(declaredLength(req, limits));
+        const admission = plane.admit(declaredLength(req, limits), req.socket.remoteAddress);
         let outputs;
         let request;
         try {

@@ -1,7 +1,7 @@
 /**
- * Request bodies: reading one within its limits (size 413, deadline 408, the memory budget for a body
- * without a declared length), and closing a connection whose request body is left unread without
- * losing the response.
+ * Request bodies: reading one within its limits (size 413; deadlines for slow senders 408; the memory
+ * budget for a body without a declared length), and closing a connection whose request body is left
+ * unread without losing the response.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Admission } from "../admission.ts";
@@ -11,6 +11,8 @@ export interface BodyLimits {
   readonly maxBytes: number;
   /** The whole body must arrive within this many milliseconds. */
   readonly timeoutMs: number;
+  /** The body's first bytes must follow its headers, and every later read the one before, within this. */
+  readonly idleTimeoutMs: number;
 }
 
 /**
@@ -37,20 +39,26 @@ export function declaredLength(req: IncomingMessage, limits: BodyLimits): number
 /**
  * Resolves with the whole body, without ever buffering more than the limit. Rejects with 413 past the
  * size limit, with 413 or 429 when a body without a declared length outgrows the memory budget
- * (`admission` grows with it), and with 408 past the deadline. After a rejection the rest of the body
- * is discarded, and the response must close the connection (closeAfterResponse).
+ * (`admission` grows with it), and with 408 when the body does not start or stalls within
+ * `idleTimeoutMs`, falls behind the pace that would bring it in within `timeoutMs`, or misses
+ * `timeoutMs`. After a rejection the rest of the body is discarded, and the response must close the
+ * connection (closeAfterResponse). `admission.received()` is called once the body is in.
  */
 export function readBody(req: IncomingMessage, limits: BodyLimits, admission: Admission): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = declaredLength(req, limits);
     const chunks: Buffer[] = [];
+    const startedAt = performance.now();
+    let lastReadAt = startedAt;
     let received = 0;
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (err: ServingError | undefined): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       if (err === undefined) {
+        admission.received();
         resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
         return;
       }
@@ -62,6 +70,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, admission: Ad
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
+      lastReadAt = performance.now();
       received += chunk.length;
       if (received > limits.maxBytes) {
         finish(
@@ -82,15 +91,53 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, admission: Ad
       }
       chunks.push(chunk);
     };
-    const timer = setTimeout(() => {
+    const tooSlow = (now: number): ServingError | undefined => {
+      const elapsed = now - startedAt;
       const of = declared === undefined ? "" : ` of ${declared}`;
-      finish(
-        new ServingError(
-          ErrorCodes.requestTimeout,
-          `Request body not received within ${limits.timeoutMs} ms (got ${received}${of} bytes)`,
-        ),
+      const slow = (message: string): ServingError => new ServingError(ErrorCodes.requestTimeout, message);
+      if (elapsed >= limits.timeoutMs)
+        return slow(`Request body not received within ${limits.timeoutMs} ms (got ${received}${of} bytes)`);
+      if (now - lastReadAt >= limits.idleTimeoutMs) {
+        return slow(
+          received === 0
+            ? `Request body did not start within ${limits.idleTimeoutMs} ms of its headers (got 0${of} bytes)`
+            : `Request body stalled for ${limits.idleTimeoutMs} ms (got ${received}${of} bytes)`,
+        );
+      }
+      // On pace: at a steady rate the body would arrive by the deadline, allowing the first idle
+      // interval for a slow start. A sender that falls behind cannot make it, and would hold its
+      // admission until the deadline for nothing.
+      const paced = limits.timeoutMs - limits.idleTimeoutMs;
+      if (declared !== undefined && paced > 0 && received < (declared * (elapsed - limits.idleTimeoutMs)) / paced) {
+        return slow(
+          `Request body is arriving too slowly to finish within ${limits.timeoutMs} ms (got ${received} of ${declared} bytes in ${Math.round(elapsed)} ms)`,
+        );
+      }
+      return undefined;
+    };
+    const check = (): void => {
+      // The timer fires before this turn of the event loop reads the sockets; look only after it has,
+      // so bytes that arrived while the server was busy count.
+      setImmediate(() => {
+        if (done) return;
+        const now = performance.now();
+        const err = tooSlow(now);
+        if (err !== undefined) {
+          finish(err);
+          return;
+        }
+        arm(now);
+      });
+    };
+    const arm = (now: number): void => {
+      const next = Math.min(
+        lastReadAt + limits.idleTimeoutMs,
+        startedAt + limits.timeoutMs,
+        now + limits.idleTimeoutMs,
       );
-    }, limits.timeoutMs);
+      timer = setTimeout(check, Math.max(1, next - now));
+    };
+    arm(startedAt);
     req.on("data", onData);
     req.once("end", () => {
       finish(undefined);

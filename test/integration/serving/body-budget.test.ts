@@ -24,8 +24,10 @@ describe("maas-serving's memory budget for request bodies", function () {
     dir = await copyHumanModel("liveness", await tempDir("body-budget"));
     server = await startServing(dir, {
       MAAS_BODY_MEMORY_BYTES: String(budget),
-      // The queue should not refuse anything here.
+      // Neither the queue, the per-client share nor the deadlines should refuse anything here.
       MAAS_MAX_QUEUE: "64",
+      MAAS_MAX_BODIES_PER_CLIENT: "0",
+      MAAS_BODY_IDLE_TIMEOUT_MS: "30000",
     });
     await server.waitReady();
     expected = (await send(body)).body.toString();

@@ -3,7 +3,10 @@ import { AdmissionControl, type Admission, type AdmissionLimits } from "../../..
 import { ServingError } from "../../../serving-image/src/protocol/errors.ts";
 
 function control(limits: Partial<AdmissionLimits> = {}, queued = { depth: 0 }): AdmissionControl {
-  return new AdmissionControl({ maxQueue: 100, bodyMemoryBytes: 1_000, ...limits }, () => queued.depth);
+  return new AdmissionControl(
+    { maxQueue: 100, bodyMemoryBytes: 1_000, maxBodiesPerClient: 0, ...limits },
+    () => queued.depth,
+  );
 }
 
 /** The status and message a refusal carries. */
@@ -69,6 +72,7 @@ describe("AdmissionControl", () => {
   it("keeps a request's bytes while it is queued and running, until it is answered", () => {
     const c = control({ bodyMemoryBytes: 1_000 });
     const a = c.admit(700);
+    a.received();
     a.enqueued();
     assert.equal(c.heldBytes, 700);
     assert.equal(refusal(() => c.admit(400)).status, 429);
@@ -106,22 +110,49 @@ describe("AdmissionControl", () => {
     );
   });
 
-  it("gives back exactly what was held, whatever order and however often enqueued and release are called", () => {
+  it("lets one client address send only its share of bodies at once, counts other addresses apart, and frees the share once a body is in", () => {
+    const c = control({ maxBodiesPerClient: 2 });
+    const a = c.admit(1, "10.0.0.1");
+    c.admit(1, "10.0.0.1");
+    assert.deepEqual(
+      refusal(() => c.admit(1, "10.0.0.1")),
+      {
+        status: 429,
+        message:
+          "Client 10.0.0.1 is already sending 2 request bodies, the most one client address may send at once; retry later",
+        retryAfter: 1,
+      },
+    );
+    c.admit(1, "10.0.0.2");
+    c.admit(1);
+    a.received();
+    const b = c.admit(1, "10.0.0.1");
+    assert.equal(refusal(() => c.admit(1, "10.0.0.1")).status, 429);
+    b.release();
+    c.admit(1, "10.0.0.1");
+  });
+
+  it("has no per-client limit when maxBodiesPerClient is 0", () => {
+    const c = control({ maxBodiesPerClient: 0 });
+    for (let i = 0; i < 50; i++) c.admit(1, "10.0.0.1");
+  });
+
+  it("gives back exactly what was held, whatever order and however often received, enqueued and release are called", () => {
     // A fixed pseudo-random walk (reproducible): admissions and calls in any order never leak or
-    // double-free slots or bytes.
+    // double-free slots, bytes or client shares.
     let seed = 42;
     const random = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
     const queued = { depth: 0 };
-    const c = control({ maxQueue: 8, bodyMemoryBytes: 5_000 }, queued);
+    const c = control({ maxQueue: 8, bodyMemoryBytes: 5_000, maxBodiesPerClient: 3 }, queued);
     const live: Admission[] = [];
     for (let step = 0; step < 5_000; step++) {
-      const op = random(4);
+      const op = random(5);
       if (op === 0 || live.length === 0) {
         try {
-          const a = c.admit(random(2) === 0 ? undefined : random(2_000));
+          const a = c.admit(random(2) === 0 ? undefined : random(2_000), `client-${random(3)}`);
           live.push(a);
         } catch (err) {
           assert.ok(err instanceof ServingError);
@@ -135,7 +166,8 @@ describe("AdmissionControl", () => {
         } catch (err) {
           assert.ok(err instanceof ServingError);
         }
-      } else if (op === 2) a.enqueued();
+      } else if (op === 2) a.received();
+      else if (op === 3) a.enqueued();
       else {
         a.release();
         live.splice(live.indexOf(a), 1);
@@ -144,7 +176,7 @@ describe("AdmissionControl", () => {
     }
     for (const a of live) a.release();
     assert.equal(c.heldBytes, 0);
-    // Every slot is free again: a full queue's worth is admitted.
-    for (let i = 0; i < 8; i++) c.admit(0);
+    // Every slot and client share is free again: a full queue's worth from three clients is admitted.
+    for (let i = 0; i < 8; i++) c.admit(0, `client-${i % 3}`);
   });
 });

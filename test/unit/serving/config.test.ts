@@ -56,13 +56,29 @@ describe("serve's configuration of admission", () => {
     assert.equal(defaultBodyMemory({ containerBytes: undefined, heapBytes: 4 * GiB }).bytes, GiB);
   });
 
-  it("takes the budget from the environment when set, and reports a bad value", () => {
-    const { config, problems } = readServeConfig({ [Env.bodyMemoryBytes]: "1000000" }, memory);
+  it("takes the budget, idle timeout and per-client share from the environment when set, and reports bad values", () => {
+    const { config, problems } = readServeConfig(
+      { [Env.bodyMemoryBytes]: "1000000", [Env.bodyIdleTimeoutMs]: "250", [Env.maxBodiesPerClient]: "0" },
+      memory,
+    );
     assert.deepEqual(problems, []);
     assert.equal(config.bodyMemoryBytes, 1_000_000);
     assert.equal(config.bodyMemorySource, Env.bodyMemoryBytes);
-    assert.deepEqual(readServeConfig({ [Env.bodyMemoryBytes]: "0" }, memory).problems, [
+    assert.equal(config.bodyIdleTimeoutMs, 250);
+    assert.equal(config.maxBodiesPerClient, 0);
+    const bad = readServeConfig({ [Env.bodyMemoryBytes]: "0", [Env.bodyIdleTimeoutMs]: "soon" }, memory).problems;
+    assert.deepEqual(bad, [
       `${Env.bodyMemoryBytes} must be an integer between 1 and ${Number.MAX_SAFE_INTEGER}, got "0"`,
+      `${Env.bodyIdleTimeoutMs} must be an integer between 1 and ${Number.MAX_SAFE_INTEGER}, got "soon"`,
     ]);
+  });
+
+  it("by default lets one client address send an eighth of the queue's requests at once, at least one", () => {
+    const share = (maxQueue: string): number =>
+      readServeConfig({ [Env.maxQueue]: maxQueue }, memory).config.maxBodiesPerClient;
+    assert.equal(share("256"), 32);
+    assert.equal(share("100"), 13);
+    assert.equal(share("4"), 1);
+    assert.equal(readServeConfig({}, memory).config.bodyIdleTimeoutMs, 5_000);
   });
 });
