@@ -72,22 +72,24 @@ export class AdmissionControl {
     const bytes = declaredBytes ?? 0;
     this.#checkSize(bytes);
     if (this.#queueDepth() + this.#slots >= maxQueue) throw queueFull(maxQueue);
-    const sending = client === undefined ? 0 : (this.#sending.get(client) ?? 0);
-    if (client !== undefined && maxBodiesPerClient > 0 && sending >= maxBodiesPerClient) {
+    // Without a per-client limit there is nothing to count.
+    const counted = maxBodiesPerClient > 0 ? client : undefined;
+    const sending = counted === undefined ? 0 : (this.#sending.get(counted) ?? 0);
+    if (counted !== undefined && sending >= maxBodiesPerClient) {
       throw new ServingError(
         ErrorCodes.resourceExhausted,
-        `Client ${client} is already sending ${sending} request ${sending === 1 ? "body" : "bodies"}, the most one client address may send at once; retry later`,
+        `Client ${counted} is already sending ${sending} request ${sending === 1 ? "body" : "bodies"}, the most one client address may send at once; retry later`,
         retryAfterSeconds,
       );
     }
     this.#checkRoom(bytes);
     this.#slots++;
     this.#heldBytes += bytes;
-    if (client !== undefined) this.#sending.set(client, sending + 1);
+    if (counted !== undefined) this.#sending.set(counted, sending + 1);
     // Each part is given back once, by whichever call comes first.
     let slot = true;
     let held = bytes;
-    let sender = client;
+    let sender = counted;
     const stopSending = (): void => {
       if (sender === undefined) return;
       const left = (this.#sending.get(sender) ?? 1) - 1;

@@ -244,6 +244,7 @@ export class WorkerPool implements InferenceRunner {
   /** Stops every worker; batches still running are failed. */
   async close(): Promise<void> {
     this.#closing = true;
+    for (const s of this.#slots) clearTimeout(s.watchdog);
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
     this.#slots.length = 0;
   }
