@@ -135,7 +135,8 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, admission: Ad
         startedAt + limits.timeoutMs,
         now + limits.idleTimeoutMs,
       );
-      timer = setTimeout(check, Math.max(1, next - now));
+      // Whole milliseconds: Node keeps one timer list per distinct duration.
+      timer = setTimeout(check, Math.max(1, Math.ceil(next - now)));
     };
     arm(startedAt);
     req.on("data", onData);
