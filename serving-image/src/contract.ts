@@ -35,6 +35,22 @@ export const Env = {
   maxBodyBytes: "MAAS_MAX_BODY_BYTES",
   /** A request body must arrive completely within this many milliseconds, or the request gets 408. */
   bodyTimeoutMs: "MAAS_BODY_TIMEOUT_MS",
+  /**
+   * A request body whose first bytes take longer than this to follow its headers, or that stalls this
+   * long later, gets 408 and its connection is closed.
+   */
+  bodyIdleTimeoutMs: "MAAS_BODY_IDLE_TIMEOUT_MS",
+  /**
+   * Bytes of request bodies `serve` holds at once (bodies arriving, queued or running); a request that
+   * would exceed it gets 429. Unset: a quarter of the smaller of the container's memory limit and the
+   * JS heap limit.
+   */
+  bodyMemoryBytes: "MAAS_BODY_MEMORY_BYTES",
+  /**
+   * Request bodies one client address may be sending at once; more get 429. 0: no limit. Unset: an
+   * eighth of MAAS_MAX_QUEUE (at least 1), so slow senders need eight addresses to fill the queue.
+   */
+  maxBodiesPerClient: "MAAS_MAX_BODIES_PER_CLIENT",
   /** On SIGTERM, how long `serve` waits for accepted requests to finish before it exits anyway. */
   drainTimeoutMs: "MAAS_DRAIN_TIMEOUT_MS",
   /**
@@ -150,6 +166,7 @@ export const MetricLabels = {
   protocol: "protocol",
   code: "code",
   backend: "backend",
+  reason: "reason",
 } as const;
 
 export const Metrics = {
@@ -164,6 +181,8 @@ export const Metrics = {
   modelReady: "maas_model_ready",
   /** Inference worker threads currently running the model. */
   inferenceWorkers: "maas_inference_workers",
+  /** Inference workers replaced, by `reason`: `crashed`, `exited` or `hung` (a batch ran far past the request timeout). */
+  inferenceWorkersReplaced: "maas_inference_workers_replaced_total",
 } as const;
 
 export const Backends = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
@@ -183,6 +202,7 @@ export const Defaults = {
   /** Request bodies above this are refused with 413 before they are buffered. */
   maxBodyBytes: 64 * 1024 * 1024,
   bodyTimeoutMs: 30_000,
+  bodyIdleTimeoutMs: 5_000,
   /** Longer than requestTimeoutMs, so every accepted request can finish or time out on its own. */
   drainTimeoutMs: 45_000,
   /** What the operator sets: long enough for endpoint removal to reach kube-proxy and ingresses. */

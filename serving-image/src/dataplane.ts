@@ -2,6 +2,7 @@
  * The protocol-neutral data plane: model state, version resolution, admission (bounded queue,
  * deadlines), dynamic batching and splitting results back per request. Both REST protocols call it.
  */
+import { AdmissionControl, queueFull, type Admission } from "./admission.ts";
 import { BatchQueue, type BatchItem } from "./batching/batch-queue.ts";
 import type { InferenceRunner } from "./inference/pool.ts";
 import { ErrorCodes, ServingError, invalidArgument } from "./protocol/errors.ts";
@@ -15,6 +16,10 @@ export interface DataPlaneOptions {
   readonly maxDelayMs: number;
   readonly maxQueue: number;
   readonly requestTimeoutMs: number;
+  /** Bytes of request bodies admitted at once (see admission.ts); unset: no limit. */
+  readonly bodyMemoryBytes?: number;
+  /** Bodies one client address may be sending at once; unset or 0: no limit. */
+  readonly maxBodiesPerClient?: number;
   readonly observer?: DataPlaneObserver;
   /** Injected clock in milliseconds (defaults to performance.now). */
   readonly now?: () => number;
@@ -34,11 +39,6 @@ interface Pending extends BatchItem {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** A queue slot held while a request body is read; released when the request is queued or fails. */
-export interface Admission {
-  release(): void;
-}
-
 /** What resolving a request's model reference found. */
 export type Resolution = "ok" | "unknown-model" | "unknown-version" | "unknown-label";
 
@@ -52,8 +52,8 @@ export class DataPlane {
   #signature: ModelSignature | undefined;
   #batchable = false;
   #runner: InferenceRunner | undefined;
+  readonly #admission: AdmissionControl;
   #accepted = 0;
-  #reserved = 0;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #drained: (() => void)[] = [];
@@ -66,6 +66,14 @@ export class DataPlane {
       maxDelayMs: options.maxDelayMs,
       maxQueue: options.maxQueue,
     });
+    this.#admission = new AdmissionControl(
+      {
+        maxQueue: options.maxQueue,
+        bodyMemoryBytes: options.bodyMemoryBytes ?? Infinity,
+        maxBodiesPerClient: options.maxBodiesPerClient ?? 0,
+      },
+      () => this.#queue.depth,
+    );
   }
 
   info(): ModelInfo {
@@ -135,31 +143,17 @@ export class DataPlane {
   }
 
   /**
-   * Reserves a queue slot before the request body is read, so bodies in memory are bounded by the
-   * queue size and excess requests get 429 before they are read. Throws 429 when no slot is free.
+   * Admits a request from its headers, before its body is read (see admission.ts): `declaredBytes`
+   * is its Content-Length (undefined for a chunked body), `client` its sender's address. Throws 413
+   * or 429 when it cannot be admitted; the caller releases the admission once the request is answered.
    */
-  admit(): Admission {
-    if (this.#queue.depth + this.#reserved >= this.#options.maxQueue) {
-      throw new ServingError(
-        ErrorCodes.resourceExhausted,
-        `The request queue is full (${this.#options.maxQueue} requests waiting); retry later`,
-        1,
-      );
-    }
-    this.#reserved++;
-    let held = true;
-    return {
-      release: () => {
-        if (!held) return;
-        held = false;
-        this.#reserved--;
-      },
-    };
+  admit(declaredBytes?: number, client?: string): Admission {
+    return this.#admission.admit(declaredBytes, client);
   }
 
   /**
    * Runs one request (inputs already validated against the signature), batched with others when
-   * possible; `admission` is the slot reserved by `admit()`, if the caller took one; `cancel` aborts
+   * possible; `admission` is what `admit()` reserved, if the caller took it; `cancel` aborts
    * when the client goes away (a queued request then leaves the queue). Rejects with 429 when the
    * queue is full, 504 past the deadline, 499 when cancelled while queued, 500 when inference fails.
    */
@@ -170,7 +164,7 @@ export class DataPlane {
   ): Promise<Map<string, HostTensor>> {
     const signature = this.assertAvailable();
     // The request's own reserved slot becomes its queue entry.
-    (admission ?? this.admit()).release();
+    admission?.enqueued();
     if (cancel?.aborted)
       return Promise.reject(new ServingError(ErrorCodes.cancelled, "The client closed the connection"));
     const dims = signature.inputs.map((s) => inputs.get(s.name)?.shape[0]);
@@ -196,13 +190,7 @@ export class DataPlane {
         timer: undefined,
       };
       if (!this.#queue.offer(item)) {
-        reject(
-          new ServingError(
-            ErrorCodes.resourceExhausted,
-            `The request queue is full (${this.#options.maxQueue} requests waiting); retry later`,
-            1,
-          ),
-        );
+        reject(queueFull(this.#options.maxQueue));
         return;
       }
       this.#accepted++;

@@ -15,6 +15,7 @@ import { createApp } from "./http/app.ts";
 import { ServingMetrics, createMetricsServer } from "./http/metrics.ts";
 import { WorkerPool } from "./inference/pool.ts";
 import { logger } from "./log.ts";
+import { readMemoryLimits } from "./memory-limits.ts";
 import { TerminationPrefixes } from "./contract.ts";
 import { terminationLine, writeTerminationMessage } from "./termination.ts";
 import pkg from "../package.json" with { type: "json" };
@@ -36,9 +37,9 @@ async function loadInto(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
       config.workers,
       {
-        onWorkerExit: (reason) => {
-          logger.error({ reason }, "Lost an inference worker; starting a replacement");
-          metrics.workers.dec();
+        onWorkerExit: (reason, cause) => {
+          logger.error({ reason, cause }, "Lost an inference worker; starting a replacement");
+          metrics.workerReplaced(cause);
         },
         onWorkerRestart: (error) => {
           if (error === undefined) {
@@ -49,6 +50,9 @@ async function loadInto(
         },
         onExhausted: unservable,
       },
+      // A batch still running at twice the request timeout has outlived every request in it by a
+      // whole timeout: nothing waits for it, and its worker is taken to be hung.
+      2 * config.requestTimeoutMs,
     );
     for (const warning of ready.warnings) logger.warn({ warning }, "Model warm-up warning");
     metrics.loadSeconds.set(ready.loadSeconds);
@@ -78,7 +82,7 @@ async function loadInto(
 
 /** Runs the server until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { config, problems } = readServeConfig(env);
+  const { config, problems } = readServeConfig(env, readMemoryLimits());
   const metrics = new ServingMetrics(config.deployment, config.namespace, config.servedName);
   const plane = new DataPlane({
     name: config.servedName,
@@ -87,13 +91,15 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     maxDelayMs: config.maxBatchDelayMs,
     maxQueue: config.maxQueue,
     requestTimeoutMs: config.requestTimeoutMs,
+    bodyMemoryBytes: config.bodyMemoryBytes,
+    maxBodiesPerClient: config.maxBodiesPerClient,
     observer: metrics,
   });
   let draining = false;
   const app = createApp({
     plane,
     metrics,
-    limits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs },
+    limits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs },
     serverVersion: pkg.version,
     log: logger,
     draining: () => draining,
@@ -112,7 +118,23 @@ export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<nu
     logger.fatal({ err }, "Failed to listen");
     return 1;
   }
-  logger.info({ httpPort, metricsPort, model: config.servedName, version: config.modelVersion }, "Listening");
+  logger.info(
+    {
+      httpPort,
+      metricsPort,
+      model: config.servedName,
+      version: config.modelVersion,
+      bodyMemoryBytes: config.bodyMemoryBytes,
+      bodyMemoryFrom: config.bodyMemorySource,
+    },
+    "Listening",
+  );
+  if (config.bodyMemoryBytes < config.maxBodyBytes) {
+    logger.warn(
+      { bodyMemoryBytes: config.bodyMemoryBytes, maxBodyBytes: config.maxBodyBytes },
+      "The memory budget for request bodies is smaller than the largest body allowed; larger bodies get 413",
+    );
+  }
 
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", () => {

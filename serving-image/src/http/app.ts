@@ -25,7 +25,7 @@ import {
   inferenceHeaderContentLength,
   parseV2Route,
 } from "../protocol/v2.ts";
-import { readBody, type BodyLimits } from "./body.ts";
+import { bodyLeftUnread, closeAfterResponse, declaredLength, readBody, type BodyLimits } from "./body.ts";
 import type { ServingMetrics } from "./metrics.ts";
 
 export interface AppDeps {
@@ -47,8 +47,13 @@ function sendJson(res: Response, status: number, body: unknown): void {
     .send(typeof body === "string" ? body : JSON.stringify(body));
 }
 
-function sendError(res: Response, err: ServingError): void {
+/**
+ * Answers with `{"error": …}`. A request refused before its body was read gets its connection closed
+ * (saying so), rather than the server reading a body it has no use for.
+ */
+function sendError(req: Request, res: Response, err: ServingError): void {
   if (err.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(err.retryAfterSeconds));
+  if (bodyLeftUnread(req)) closeAfterResponse(req, res);
   sendJson(res, err.httpStatus, { error: err.message });
 }
 
@@ -115,11 +120,11 @@ export function createApp(deps: AppDeps): express.Express {
       case "predict": {
         checkEncoding(req);
         const signature = plane.assertAvailable();
-        const admission = plane.admit();
+        const admission = plane.admit(declaredLength(req, limits), req.socket.remoteAddress);
         let outputs;
         let format;
         try {
-          const body = await readBody(req, res, limits);
+          const body = await readBody(req, limits, admission);
           const request = decodeV1Predict(parseJsonBody(body), signature);
           format = request.format;
           outputs = await plane.infer(request.inputs, admission, gone(res));
@@ -175,11 +180,11 @@ export function createApp(deps: AppDeps): express.Express {
             throw invalidArgument(`Inference-Header-Content-Length must be a non-negative integer, got "${text}"`);
           headerLength = Number(text.trim());
         }
-        const admission = plane.admit();
+        const admission = plane.admit(declaredLength(req, limits), req.socket.remoteAddress);
         let outputs;
         let request;
         try {
-          const body = await readBody(req, res, limits);
+          const body = await readBody(req, limits, admission);
           if (body.length === 0) throw invalidArgument("Request body is empty; expected a JSON infer request");
           request = decodeV2Infer(body, headerLength, info.name, signature);
           outputs = await plane.infer(request.inputs, admission, gone(res));
@@ -221,6 +226,7 @@ export function createApp(deps: AppDeps): express.Express {
     const handler = protocol === "v1" ? v1 : protocol === "v2" ? v2 : undefined;
     if (handler === undefined) {
       sendError(
+        req,
         res,
         new ServingError(ErrorCodes.notFound, `Not found: ${req.method} ${req.path}; maas-serving answers /v1 and /v2`),
       );
@@ -229,7 +235,7 @@ export function createApp(deps: AppDeps): express.Express {
     handler(req, res).catch((err: unknown) => {
       const e = toServingError(err);
       if (e.code === ErrorCodes.internal) log.error({ err, path: req.path }, "Failed to serve a request");
-      if (!res.headersSent) sendError(res, e);
+      if (!res.headersSent) sendError(req, res, e);
       else res.destroy();
     });
   });

@@ -1,84 +1,144 @@
 /**
- * Reads a request body with a size limit (413) and a deadline for slow senders (408), without ever
- * buffering more than the limit.
+ * Request bodies: reading one within its limits (size 413; deadlines for slow senders 408; the memory
+ * budget for a body without a declared length), and closing a connection whose request body is left
+ * unread without losing the response.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Admission } from "../admission.ts";
 import { ErrorCodes, ServingError } from "../protocol/errors.ts";
 
 export interface BodyLimits {
   readonly maxBytes: number;
+  /** The whole body must arrive within this many milliseconds. */
   readonly timeoutMs: number;
+  /** The body's first bytes must follow its headers, and every later read the one before, within this. */
+  readonly idleTimeoutMs: number;
 }
 
 /**
- * Resolves with the whole body. On a limit breach it rejects at once and discards the rest of the
- * body (so the client still reads the 413); past the deadline it rejects and closes the connection
- * once the error response is out.
+ * How long a connection that is closing keeps reading (and discarding) what its client still sends,
+ * after the response is out and our side is shut. Long enough for a client to read the response and
+ * stop; a client that sends on is cut off then.
  */
-export function readBody(req: IncomingMessage, res: ServerResponse, limits: BodyLimits): Promise<Buffer> {
+const lingerMs = 2_000;
+
+/** The body length the request declares; throws 413 (before anything is read) when it is over the limit. */
+export function declaredLength(req: IncomingMessage, limits: BodyLimits): number | undefined {
+  const header = req.headers["content-length"];
+  // Node's parser has already refused a Content-Length that is not a number.
+  const declared = header === undefined ? undefined : Number(header);
+  if (declared !== undefined && declared > limits.maxBytes) {
+    throw new ServingError(
+      ErrorCodes.payloadTooLarge,
+      `Request body of ${declared} bytes exceeds the limit of ${limits.maxBytes} bytes`,
+    );
+  }
+  return declared;
+}
+
+/**
+ * Resolves with the whole body, without ever buffering more than the limit. Rejects with 413 past the
+ * size limit, with 413 or 429 when a body without a declared length outgrows the memory budget
+ * (`admission` grows with it), and with 408 when the body does not start or stalls within
+ * `idleTimeoutMs`, falls behind the pace that would bring it in within `timeoutMs`, or misses
+ * `timeoutMs`. After a rejection the rest of the body is discarded, and the response must close the
+ * connection (closeAfterResponse). `admission.received()` is called once the body is in.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits, admission: Admission): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = req.headers["content-length"] === undefined ? undefined : Number(req.headers["content-length"]);
+    const declared = declaredLength(req, limits);
     const chunks: Buffer[] = [];
+    const startedAt = performance.now();
+    let lastReadAt = startedAt;
     let received = 0;
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (err: ServingError | undefined): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       if (err === undefined) {
+        admission.received();
         resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
         return;
       }
       chunks.length = 0;
+      // Keep the rest of the body flowing (into nothing), so the client can finish sending and read
+      // the response.
+      req.removeListener("data", onData);
+      req.resume();
       reject(err);
     };
-    const discard = (): void => {
-      // Keep reading so the client finishes sending and sees the response; give up on senders that
-      // never finish.
-      req.removeListener("data", onData);
-      req.on("data", () => undefined);
-      req.resume();
-      const guard = setTimeout(() => req.socket.destroy(), limits.timeoutMs);
-      req.once("end", () => {
-        clearTimeout(guard);
-      });
-      req.once("close", () => {
-        clearTimeout(guard);
-      });
-    };
-    const tooLarge = (size: string): void => {
-      finish(
-        new ServingError(
-          ErrorCodes.payloadTooLarge,
-          `Request body of ${size} exceeds the limit of ${limits.maxBytes} bytes`,
-        ),
-      );
-      discard();
-    };
     const onData = (chunk: Buffer): void => {
+      lastReadAt = performance.now();
       received += chunk.length;
       if (received > limits.maxBytes) {
-        tooLarge(`more than ${limits.maxBytes} bytes`);
+        finish(
+          new ServingError(
+            ErrorCodes.payloadTooLarge,
+            `Request body of more than ${limits.maxBytes} bytes exceeds the limit of ${limits.maxBytes} bytes`,
+          ),
+        );
         return;
+      }
+      if (declared === undefined) {
+        try {
+          admission.grow(chunk.length);
+        } catch (err) {
+          finish(err as ServingError);
+          return;
+        }
       }
       chunks.push(chunk);
     };
-    const timer = setTimeout(() => {
+    const tooSlow = (now: number): ServingError | undefined => {
+      const elapsed = now - startedAt;
       const of = declared === undefined ? "" : ` of ${declared}`;
-      res.setHeader("connection", "close");
-      res.once("finish", () => req.socket.destroy());
-      finish(
-        new ServingError(
-          ErrorCodes.requestTimeout,
-          `Request body not received within ${limits.timeoutMs} ms (got ${received}${of} bytes)`,
-        ),
+      const slow = (message: string): ServingError => new ServingError(ErrorCodes.requestTimeout, message);
+      if (elapsed >= limits.timeoutMs)
+        return slow(`Request body not received within ${limits.timeoutMs} ms (got ${received}${of} bytes)`);
+      if (now - lastReadAt >= limits.idleTimeoutMs) {
+        return slow(
+          received === 0
+            ? `Request body did not start within ${limits.idleTimeoutMs} ms of its headers (got 0${of} bytes)`
+            : `Request body stalled for ${limits.idleTimeoutMs} ms (got ${received}${of} bytes)`,
+        );
+      }
+      // On pace: at a steady rate the body would arrive by the deadline, allowing the first idle
+      // interval for a slow start. A sender that falls behind cannot make it, and would hold its
+      // admission until the deadline for nothing.
+      const paced = limits.timeoutMs - limits.idleTimeoutMs;
+      if (declared !== undefined && paced > 0 && received < (declared * (elapsed - limits.idleTimeoutMs)) / paced) {
+        return slow(
+          `Request body is arriving too slowly to finish within ${limits.timeoutMs} ms (got ${received} of ${declared} bytes in ${Math.round(elapsed)} ms)`,
+        );
+      }
+      return undefined;
+    };
+    const check = (): void => {
+      // The timer fires before this turn of the event loop reads the sockets; look only after it has,
+      // so bytes that arrived while the server was busy count.
+      setImmediate(() => {
+        if (done) return;
+        const now = performance.now();
+        const err = tooSlow(now);
+        if (err !== undefined) {
+          finish(err);
+          return;
+        }
+        arm(now);
+      });
+    };
+    const arm = (now: number): void => {
+      const next = Math.min(
+        lastReadAt + limits.idleTimeoutMs,
+        startedAt + limits.timeoutMs,
+        now + limits.idleTimeoutMs,
       );
-      req.removeListener("data", onData);
-    }, limits.timeoutMs);
-    if (declared !== undefined && declared > limits.maxBytes) {
-      tooLarge(`${declared} bytes`);
-      return;
-    }
+      // Whole milliseconds: Node keeps one timer list per distinct duration.
+      timer = setTimeout(check, Math.max(1, Math.ceil(next - now)));
+    };
+    arm(startedAt);
     req.on("data", onData);
     req.once("end", () => {
       finish(undefined);
@@ -90,4 +150,40 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limits: Body
       finish(new ServingError(ErrorCodes.invalidArgument, "The client aborted the request body"));
     });
   });
+}
+
+/** True when the request has a body that has not been read to its end (we refused it first). */
+export function bodyLeftUnread(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  const hasBody = (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+  return hasBody && !req.readableEnded;
+}
+
+/**
+ * Makes `res` the connection's last response: it says `Connection: close`, so the client does not
+ * send another request on it, and the connection closes once the client has been able to read it.
+ */
+export function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader("connection", "close");
+  const socket = req.socket;
+  // Node ends a `Connection: close` response with socket.destroySoon(), which destroys the socket as
+  // soon as the response is written. With request bytes still unread, destroying it sends a TCP reset,
+  // and a reset can make the client drop the response before reading it. Instead shut our side, keep
+  // discarding what the client sends until its body ends or it closes, and give up after lingerMs
+  // (nginx's lingering close, Go's closeWrite).
+  socket.destroySoon = () => {
+    socket.end();
+    const linger = setTimeout(() => socket.destroy(), lingerMs);
+    socket.once("close", () => {
+      clearTimeout(linger);
+    });
+    // Once the client's body is in, nothing is left unread: close as soon as the response is out.
+    const closeWhenWritten = (): void => {
+      if (socket.writableFinished) socket.destroy();
+      else socket.once("finish", () => socket.destroy());
+    };
+    if (req.readableEnded) closeWhenWritten();
+    else req.once("end", closeWhenWritten);
+    req.resume();
+  };
 }

@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { MetricLabels, Metrics, Probes } from "../contract.ts";
 import type { DataPlaneObserver } from "../dataplane.ts";
+import { ReplacementCauses, type ReplacementCause } from "../inference/pool.ts";
 
 export class ServingMetrics implements DataPlaneObserver {
   readonly registry = new Registry();
@@ -18,6 +19,7 @@ export class ServingMetrics implements DataPlaneObserver {
   readonly backend: Gauge<"backend">;
   readonly modelReady: Gauge;
   readonly workers: Gauge;
+  readonly workersReplaced: Counter<"reason">;
 
   /**
    * `model` is the served name: its request counter and latency histogram are created at zero for
@@ -74,6 +76,13 @@ export class ServingMetrics implements DataPlaneObserver {
       help: "Inference worker threads running the model.",
       registers,
     });
+    this.workersReplaced = new Counter({
+      name: Metrics.inferenceWorkersReplaced,
+      help: "Inference workers replaced, by reason: crashed, exited, or hung (a batch ran far past the request timeout).",
+      labelNames: [MetricLabels.reason] as const,
+      registers,
+    });
+    for (const reason of ReplacementCauses) this.workersReplaced.inc({ reason }, 0);
     this.modelReady.set(0);
     if (model !== undefined) {
       for (const protocol of ["v1", "v2"]) {
@@ -93,6 +102,11 @@ export class ServingMetrics implements DataPlaneObserver {
 
   ready(ready: boolean): void {
     this.modelReady.set(ready ? 1 : 0);
+  }
+
+  workerReplaced(cause: ReplacementCause): void {
+    this.workers.dec();
+    this.workersReplaced.inc({ reason: cause });
   }
 }
 

@@ -24,11 +24,17 @@ interface Slot {
   worker: Worker;
   busy: boolean;
   pending: Map<number, { resolve: (o: Map<string, HostTensor>) => void; reject: (e: Error) => void }>;
+  /** Fires when the batch running now has run for `hungAfterMs`. */
+  watchdog: NodeJS.Timeout | undefined;
 }
 
+/** Why a worker was replaced: it crashed (an uncaught error), exited, or ran one batch for too long. */
+export const ReplacementCauses = ["crashed", "exited", "hung"] as const;
+export type ReplacementCause = (typeof ReplacementCauses)[number];
+
 export interface PoolEvents {
-  /** A worker died unexpectedly (and is being replaced). */
-  onWorkerExit?: (reason: string) => void;
+  /** A worker died unexpectedly or hung (and is being replaced). */
+  onWorkerExit?: (reason: string, cause: ReplacementCause) => void;
   /** A replacement worker is ready again, or could not be started. */
   onWorkerRestart?: (error: string | undefined) => void;
   /** No worker is left and the last replacement could not be started: nothing can serve. */
@@ -72,6 +78,7 @@ function spawn(init: WorkerInit): { worker: Worker; ready: Promise<ReadyInfo> } 
 export class WorkerPool implements InferenceRunner {
   readonly #init: WorkerInit;
   readonly #events: PoolEvents;
+  readonly #hungAfterMs: number;
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closing = false;
@@ -79,19 +86,23 @@ export class WorkerPool implements InferenceRunner {
   #starting = 0;
   #onIdle: () => void = () => undefined;
 
-  private constructor(init: WorkerInit, events: PoolEvents) {
+  private constructor(init: WorkerInit, events: PoolEvents, hungAfterMs: number) {
     this.#init = init;
     this.#events = events;
+    this.#hungAfterMs = hungAfterMs;
   }
 
   /**
    * Starts `count` workers (0 = one per core; always one for native backends). The first worker
    * resolves `auto` to a concrete backend and the rest use it. Rejects with the load failure reason.
+   * A worker whose batch runs for `hungAfterMs` is taken to be hung: it is terminated and replaced,
+   * and its batch fails.
    */
   static async start(
     init: WorkerInit,
     count: number,
     events: PoolEvents = {},
+    hungAfterMs = Infinity,
   ): Promise<{ pool: WorkerPool; ready: ReadyInfo; workers: number }> {
     const first = spawn(init);
     let ready: ReadyInfo;
@@ -102,7 +113,7 @@ export class WorkerPool implements InferenceRunner {
       throw err;
     }
     const resolved: WorkerInit = { ...init, backend: ready.backend };
-    const pool = new WorkerPool(resolved, events);
+    const pool = new WorkerPool(resolved, events, hungAfterMs);
     pool.#adopt(first.worker);
     const native = ready.backend === "tensorflow" || ready.backend === "tensorflow-gpu";
     const wanted = native ? 1 : count > 0 ? count : availableParallelism();
@@ -136,34 +147,36 @@ export class WorkerPool implements InferenceRunner {
   }
 
   #adopt(worker: Worker): void {
-    const slot: Slot = { worker, busy: false, pending: new Map() };
+    const slot: Slot = { worker, busy: false, pending: new Map(), watchdog: undefined };
     worker.on("message", (msg: FromWorker) => {
       if (msg.type !== "result" && msg.type !== "error") return;
       const p = slot.pending.get(msg.id);
       if (p === undefined) return;
       slot.pending.delete(msg.id);
       slot.busy = false;
+      clearTimeout(slot.watchdog);
       if (msg.type === "result") p.resolve(new Map(msg.outputs));
       else p.reject(new Error(msg.message));
     });
     worker.on("error", (err: Error) => {
-      this.#lose(slot, `inference worker crashed: ${err.message}`);
+      this.#lose(slot, `inference worker crashed: ${err.message}`, "crashed");
     });
     worker.on("exit", (code) => {
-      this.#lose(slot, `inference worker exited with code ${code}`);
+      this.#lose(slot, `inference worker exited with code ${code}`, "exited");
     });
     this.#slots.push(slot);
   }
 
   /** Fails what the dead worker held and starts a replacement, so one crash costs one batch. */
-  #lose(slot: Slot, reason: string): void {
+  #lose(slot: Slot, reason: string, cause: ReplacementCause): void {
     const i = this.#slots.indexOf(slot);
     if (i < 0) return;
     this.#slots.splice(i, 1);
+    clearTimeout(slot.watchdog);
     for (const p of slot.pending.values()) p.reject(new Error(reason));
     slot.pending.clear();
     if (this.#closing) return;
-    this.#events.onWorkerExit?.(reason);
+    this.#events.onWorkerExit?.(reason, cause);
     const replacement = spawn(this.#init);
     this.#starting += 1;
     replacement.ready.then(
@@ -205,13 +218,33 @@ export class WorkerPool implements InferenceRunner {
         slot.pending.delete(id);
         slot.busy = false;
         reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (Number.isFinite(this.#hungAfterMs)) {
+        slot.watchdog = setTimeout(() => {
+          this.#replaceHung(slot);
+        }, this.#hungAfterMs);
       }
     });
+  }
+
+  /**
+   * A worker stuck in one batch never comes back by itself (a model that loops, a wedged native op):
+   * fail its batch and start a replacement now, then stop the thread.
+   */
+  #replaceHung(slot: Slot): void {
+    this.#lose(
+      slot,
+      `the inference worker ran one batch for more than ${this.#hungAfterMs} ms and was replaced`,
+      "hung",
+    );
+    void slot.worker.terminate();
   }
 
   /** Stops every worker; batches still running are failed. */
   async close(): Promise<void> {
     this.#closing = true;
+    for (const s of this.#slots) clearTimeout(s.watchdog);
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
     this.#slots.length = 0;
   }

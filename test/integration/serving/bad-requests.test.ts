@@ -515,6 +515,7 @@ describe("maas-serving with bad requests", function () {
     );
     await closed;
     assert.match(received, /^HTTP\/1\.1 408/);
+    assert.match(received, /\r\nconnection: close\r\n/i);
     assert.match(received, /Request body not received within 1500 ms \(got 15 of 1000 bytes\)/);
   });
 

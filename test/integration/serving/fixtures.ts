@@ -146,6 +146,44 @@ export async function saveHalfPlusThree(dir: string): Promise<string> {
 }
 
 /**
+ * y = x for x of shape [-1], except that the model never finishes when the batch's values sum to
+ * more than 0: a TF1 while loop (Enter/Merge/Switch/NextIteration/Exit) runs while 0 < sum(x), and
+ * its body changes nothing. Warm-up feeds zeros, so it loads; a positive input hangs its worker.
+ */
+export async function saveSpinningModel(dir: string): Promise<string> {
+  const frame = { frame_name: { s: Buffer.from("spin").toString("base64") } };
+  return writeGraphModel(
+    dir,
+    [
+      placeholder("x", "DT_FLOAT", [-1]),
+      constant("axis0", "DT_INT32"),
+      constant("zero", "DT_FLOAT"),
+      { name: "limit", op: "Sum", input: ["x", "axis0"], attr: { ...floatAttr, keep_dims: { b: false } } },
+      { name: "spin/i", op: "Enter", input: ["zero"], attr: { ...floatAttr, ...frame, is_constant: { b: false } } },
+      {
+        name: "spin/limit",
+        op: "Enter",
+        input: ["limit"],
+        attr: { ...floatAttr, ...frame, is_constant: { b: true } },
+      },
+      { name: "spin/merge", op: "Merge", input: ["spin/i", "spin/next"], attr: { ...floatAttr, N: { i: "2" } } },
+      { name: "spin/less", op: "Less", input: ["spin/merge", "spin/limit"], attr: floatAttr },
+      { name: "spin/cond", op: "LoopCond", input: ["spin/less"] },
+      { name: "spin/switch", op: "Switch", input: ["spin/merge", "spin/cond"], attr: floatAttr },
+      { name: "spin/body", op: "Identity", input: ["spin/switch:1"], attr: floatAttr },
+      { name: "spin/next", op: "NextIteration", input: ["spin/body"], attr: floatAttr },
+      { name: "spin/exit", op: "Exit", input: ["spin/switch"], attr: floatAttr },
+      { name: "y", op: "AddV2", input: ["x", "spin/exit"], attr: floatAttr },
+    ],
+    [
+      { name: "axis0", shape: [], dtype: "int32", values: [0] },
+      { name: "zero", shape: [], dtype: "float32", values: [0] },
+    ],
+    { inputs: { x: sigEntry("x:0", "DT_FLOAT", [-1]) }, outputs: { y: sigEntry("y:0", "DT_FLOAT", [-1]) } },
+  );
+}
+
+/**
  * The three named inputs of the TF Serving REST docs' example (`tag` string [-1], `signal` [-1,5],
  * `sensor` [-1,2,2]) as a graph model with three outputs: the tag echoed, the signal's sum per row,
  * and the sensor's maximum per row.

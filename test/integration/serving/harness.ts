@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { request as httpRequest, Agent } from "node:http";
+import { connect, type Socket } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { Env } from "../../../serving-image/src/contract.ts";
@@ -151,4 +152,90 @@ export async function metricValue(
       sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return sum;
+}
+
+/**
+ * One TCP connection speaking HTTP/1.1 by hand, for tests that decide when each byte is sent and
+ * whether the next request goes on the same connection. Optionally from another loopback address
+ * (127.0.0.2, …), which the server sees as another client.
+ */
+export class RawConnection {
+  readonly #socket: Socket;
+  #buffer = Buffer.alloc(0);
+  #ended = false;
+  #wake: () => void = () => undefined;
+  /** Resolves when the server has closed the connection (or reset it). */
+  readonly closed: Promise<void>;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on("data", (d: Buffer) => {
+      this.#buffer = Buffer.concat([this.#buffer, d]);
+      this.#wake();
+    });
+    // Writes after the server has gone fail; what matters to the tests is what was read, and `closed`.
+    socket.on("error", () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once("close", () => {
+        this.#ended = true;
+        this.#wake();
+        resolve();
+      }),
+    );
+  }
+
+  static async open(url: string, localAddress?: string): Promise<RawConnection> {
+    const { hostname, port } = new URL(url);
+    const socket = connect({ host: hostname, port: Number(port), ...(localAddress ? { localAddress } : {}) });
+    await once(socket, "connect");
+    return new RawConnection(socket);
+  }
+
+  /** Request line and headers for `path` (POST unless said otherwise), ending with the blank line. */
+  static head(path: string, headers: Record<string, string | number>, method = "POST"): string {
+    const lines = Object.entries({ host: "maas", ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
+    return `${method} ${path} HTTP/1.1\r\n${lines.join("")}\r\n`;
+  }
+
+  get isClosed(): boolean {
+    return this.#ended;
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.#socket.destroyed) this.#socket.write(data);
+  }
+
+  /** The next response; rejects when the connection closes before one has arrived whole. */
+  async response(): Promise<RawResponse> {
+    for (;;) {
+      const parsed = this.#parse();
+      if (parsed !== undefined) return parsed;
+      if (this.#ended) {
+        throw new Error(
+          `the server closed the connection before a whole response arrived (got ${JSON.stringify(this.#buffer.toString())})`,
+        );
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #parse(): RawResponse | undefined {
+    const end = this.#buffer.indexOf("\r\n\r\n");
+    if (end < 0) return undefined;
+    const [statusLine = "", ...lines] = this.#buffer.subarray(0, end).toString("latin1").split("\r\n");
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    const length = Number(headers["content-length"] ?? 0);
+    if (this.#buffer.length < end + 4 + length) return undefined;
+    const body = this.#buffer.subarray(end + 4, end + 4 + length);
+    this.#buffer = this.#buffer.subarray(end + 4 + length);
+    return { status: Number(statusLine.split(" ")[1]), headers, body };
+  }
 }

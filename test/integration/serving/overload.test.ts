@@ -30,6 +30,8 @@ describe("maas-serving under overload", function () {
       MAAS_MAX_QUEUE: "8",
       MAAS_MAX_BATCH_SIZE: "4",
       MAAS_SERVED_NAME: "antispoof",
+      // All 300 clients share one address; this test is about the queue, not about fairness between clients.
+      MAAS_MAX_BODIES_PER_CLIENT: "0",
       // A JS heap sized like a memory-limited pod's (Node sizes its heap from the cgroup limit), not
       // like this 24 GiB machine's, so the peak measures what the server holds rather than how
       // lazily V8 collects garbage when memory looks plentiful.
@@ -130,10 +132,11 @@ describe("maas-serving admission", function () {
     const port = Number(new URL(server.url).port);
     const head = (length: number): string =>
       `POST /v1/models/model:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
-    // Three clients start bodies they never finish: each holds a queue slot while its body is read.
+    // Three clients (each from its own address) start bodies they never finish: each holds a queue
+    // slot while its body is read.
     const holders = await Promise.all(
-      Array.from({ length: 3 }, async () => {
-        const s = connect(port, "127.0.0.1");
+      ["127.0.0.2", "127.0.0.3", "127.0.0.4"].map(async (localAddress) => {
+        const s = connect({ port, host: "127.0.0.1", localAddress });
         await once(s, "connect");
         s.write(head(100_000) + '{"instances": [');
         return s;

@@ -1,6 +1,7 @@
 // A dead inference worker, with real worker threads and a real model: the batch it held fails, the
 // requests queued behind it go to its replacement as soon as that is up (not at their timeout), and
-// a pool that cannot restart any worker says so instead of staying ready.
+// a pool that cannot restart any worker says so instead of staying ready. A hung worker (a batch that
+// never ends) is replaced too, in the real server process.
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -8,7 +9,8 @@ import { DataPlane } from "../../../serving-image/src/dataplane.ts";
 import { WorkerPool } from "../../../serving-image/src/inference/pool.ts";
 import type { HostTensor } from "../../../serving-image/src/protocol/tensor.ts";
 import { waitUntil } from "../../testbed/proc.ts";
-import { saveHalfPlusThree, tempDir } from "./fixtures.ts";
+import { saveHalfPlusThree, saveSpinningModel, tempDir } from "./fixtures.ts";
+import { metricValue, postJson, startServing, type ServingProcess } from "./harness.ts";
 
 const x = (...values: number[]): Map<string, HostTensor> =>
   new Map([["x", { dtype: "float32", shape: [values.length], data: Float32Array.from(values) }]]);
@@ -87,5 +89,52 @@ describe("maas-serving when an inference worker dies", function () {
       await pool.close();
       modelDir = await saveHalfPlusThree(join(dir, "model"));
     }
+  });
+});
+
+describe("maas-serving when an inference worker hangs", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let server: ServingProcess;
+  before(async () => {
+    dir = await tempDir("hung-worker");
+    const modelDir = await saveSpinningModel(join(dir, "model"));
+    server = await startServing(modelDir, {
+      MAAS_BACKEND: "cpu",
+      MAAS_WORKERS: "1",
+      MAAS_REQUEST_TIMEOUT_MS: "1000",
+    });
+    await server.waitReady();
+  });
+  after(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers the batch that hangs with 504, replaces its worker, counts it, and serves later requests on the replacement", async () => {
+    const url = `${server.url}/v1/models/model:predict`;
+    const metric = (name: string, labels: Record<string, string> = {}) => metricValue(server.metricsUrl, name, labels);
+    assert.equal(await metric("maas_inference_workers_replaced_total", { reason: "hung" }), 0);
+    const hung = await postJson(url, { instances: [1] });
+    assert.equal(hung.status, 504);
+    assert.equal(hung.json["error"], "Request timed out after 1000 ms while the model ran it");
+    await waitUntil(
+      "the hung worker's replacement to serve",
+      async () =>
+        (await metric("maas_inference_workers_replaced_total", { reason: "hung" })) === 1 &&
+        (await metric("maas_inference_workers")) === 1,
+      20_000,
+    );
+    const next = await postJson(url, { instances: [-1, -2] });
+    assert.equal(next.status, 200, JSON.stringify(next.json));
+    assert.deepEqual(next.json, { predictions: [-1, -2] });
+    const replaced = server.logs.find((l) => (l as { cause?: string }).cause === "hung") as { reason?: string };
+    assert.match(
+      replaced.reason ?? "",
+      /^the inference worker ran one batch for more than 2000 ms and was replaced$/,
+      JSON.stringify(server.logs),
+    );
+    assert.equal(await metric("maas_inference_workers_replaced_total", { reason: "crashed" }), 0);
+    assert.equal(await metric("maas_inference_workers_replaced_total", { reason: "exited" }), 0);
   });
 });

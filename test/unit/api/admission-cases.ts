@@ -893,6 +893,7 @@ export function runtimeVerdict(md: ModelDeployment): RuntimeVerdict {
   } catch (err) {
     fetch = err instanceof Error ? err.message : String(err);
   }
-  const serve = readServeConfig(envOf(pod?.containers[0])).problems;
+  // The body budget does not depend on the spec's grammar: any memory limits do.
+  const serve = readServeConfig(envOf(pod?.containers[0]), { containerBytes: undefined, heapBytes: 2 ** 30 }).problems;
   return { deployment, fetch, serve };
 }

@@ -75,7 +75,8 @@ describe("the model URI grammar (serving-image/src/grammar.ts)", () => {
 });
 
 describe("serve reads the served name and the version with the CRD's grammar", () => {
-  const config = (env: Record<string, string>) => readServeConfig(env);
+  const config = (env: Record<string, string>) =>
+    readServeConfig(env, { containerBytes: undefined, heapBytes: 2 ** 30 });
 
   it("reports a version as TF Serving numbers it", () => {
     assert.equal(config({ [Env.modelVersion]: "007" }).config.modelVersion, "7");
