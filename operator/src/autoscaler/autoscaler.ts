@@ -77,6 +77,8 @@ export class Autoscaler {
   readonly #o: AutoscalerOptions;
   readonly #tracked = new Map<string, Tracked>();
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** Objects no longer autoscaled whose status.autoscaling was cleared, by the resourceVersion seen then. */
+  readonly #cleared = new Map<string, string>();
   #slots: number;
   readonly #waiting: (() => void)[] = [];
 
@@ -105,12 +107,20 @@ export class Autoscaler {
 
   #tick(signal: AbortSignal): void {
     const seen = new Set<string>();
+    const fixedSize = new Set<string>();
     for (const md of this.#o.modelDeployments.list()) {
       if (md.metadata.deletionTimestamp) continue;
       const key = keyOf(md);
       if (!md.spec.autoscaling) {
         // No longer autoscaled: its old decision must not linger in status as if it still applied.
-        if (md.status?.autoscaling && !this.#inFlight.has(key)) this.#start(key, () => this.#clear(md, signal));
+        // Once per version of the object: if another field manager owns the fields, clearing again
+        // would only be a write that changes nothing, every tick.
+        fixedSize.add(key);
+        const version = md.metadata.resourceVersion ?? "";
+        if (md.status?.autoscaling && !this.#inFlight.has(key) && this.#cleared.get(key) !== version) {
+          this.#cleared.set(key, version);
+          this.#start(key, () => this.#clear(md, signal));
+        }
         continue;
       }
       seen.add(key);
@@ -120,6 +130,7 @@ export class Autoscaler {
       }
       this.#start(key, () => this.#evaluate(key, signal));
     }
+    for (const key of [...this.#cleared.keys()]) if (!fixedSize.has(key)) this.#cleared.delete(key);
     for (const key of [...this.#tracked.keys()]) {
       if (seen.has(key)) continue;
       this.#tracked.delete(key);
