@@ -499,14 +499,16 @@ const chains: Record<ConditionType, Rule[]> = {
     {
       name: "the rollout passed its deadline",
       when: (f) =>
-        f.deadlineExceeded !== undefined && !rolloutDone(f, f.desired)
+        f.deadlineExceeded !== undefined && !rolloutDone(f, f.readyFloor)
           ? { status: "False", reason: Reasons.Progressing.ProgressDeadlineExceeded, message: f.deadlineExceeded }
           : undefined,
     },
     {
+      // Autoscaled: replicas the autoscaler adds (or that wait for GPUs) are ScalingLimited's news,
+      // not a rollout; a rollout is done once the current revision serves at minReplicas.
       name: "a rollout is under way",
       when: (f) =>
-        rolloutDone(f, f.desired) && f.total <= f.desired
+        rolloutDone(f, f.readyFloor) && (f.md.spec.autoscaling !== undefined || f.total <= f.desired)
           ? undefined
           : {
               status: "True",

@@ -425,6 +425,7 @@ describe("computeStatus", function () {
       assert.deepEqual([limited.status, limited.reason], ["True", "WaitingForCapacity"]);
       assert.match(limited.message, /2 of 3 desired replicas not ready: .*Insufficient nvidia\.com\/gpu/);
       assert.equal(cond(o, "Scheduled", m).reason, "InsufficientGPU");
+      assert.equal(cond(o, "Progressing", m).reason, "RolloutComplete", "a scale that waits is not a rollout");
     });
 
     it("stays Ready while the Deployment follows a scale the autoscaler decided (a scale is not a rollout)", function () {
