@@ -171,8 +171,22 @@ function round(n: number): number {
 }
 
 /**
- * Whether `next` is worth writing over `previous`: the decision, the mode, a limit, the history,
- * a panic or a holding cause changed, or the stable metric moved by more than the tolerance band
+ * True when `next` is `previous` without some of its oldest entries: recommendations that left the
+ * scale-down window. Their removal changes no decision (they are pruned again when read back), so
+ * it is not worth a write on its own — a steady load would otherwise cost one write a delay after
+ * every change.
+ */
+function expiredOnly(
+  previous: NonNullable<AutoscalingStatus["recommendations"]>,
+  next: NonNullable<AutoscalingStatus["recommendations"]>,
+): boolean {
+  const dropped = previous.length - next.length;
+  return dropped >= 0 && JSON.stringify(previous.slice(dropped)) === JSON.stringify(next);
+}
+
+/**
+ * Whether `next` is worth writing over `previous`: the decision, the mode, a limit, a new
+ * recommendation, a panic or a holding cause changed, or the stable metric moved by more than the tolerance band
  * (of the target) since it was last written. Timestamps and wording alone are not.
  */
 export function worthWriting(
@@ -192,9 +206,9 @@ export function worthWriting(
       s.holdingReason,
       s.holdingSince,
       s.lastScaleTime,
-      s.recommendations,
     ]);
   if (key(previous) !== key(next)) return true;
+  if (!expiredOnly(previous.recommendations ?? [], next.recommendations ?? [])) return true;
   if (next.mode === "Holding") return false;
   // A move smaller than the tolerance band cannot change a decision; the metric shown in status
   // may lag by that much (the operator's own metrics have it live).

@@ -146,6 +146,12 @@ describe("status.autoscaling", function () {
     assert.equal(worthWriting(base, { ...later, currentMetric: 11.1 }, 0.1), true);
     assert.equal(worthWriting(base, { ...later, desiredReplicas: 4 }, 0.1), true);
     assert.equal(worthWriting(undefined, base, 0.1), true);
+    // A recommendation that only left the scale-down window is no news; a new one is.
+    const history = (...r: [string, number][]) => r.map(([time, replicas]) => ({ time, replicas }));
+    const withHistory = { ...base, recommendations: history(["12:00:00Z", 1], ["12:01:00Z", 3]) };
+    assert.equal(worthWriting(withHistory, { ...withHistory, recommendations: history(["12:01:00Z", 3]) }, 0.1), false);
+    const added = history(["12:00:00Z", 1], ["12:01:00Z", 3], ["12:06:00Z", 2]);
+    assert.equal(worthWriting(withHistory, { ...withHistory, recommendations: added }, 0.1), true);
   });
 
   it("holds the replicas with the cause and keeps the first time it was seen", function () {
