@@ -21,7 +21,7 @@ export interface Panel {
 
 const width = 960;
 const panelHeight = 260;
-const margin = { left: 64, right: 24, top: 36, bottom: 40 };
+const margin = { left: 64, right: 24, top: 48, bottom: 40 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -53,7 +53,7 @@ export function lineChart(title: string, panels: readonly Panel[], xMax: number)
     const top = 40 + i * panelHeight;
     const yMax = niceMax(Math.max(...panel.series.flatMap((s) => s.points.map((p) => p[1]))) * 1.05);
     const y = (v: number) => top + margin.top + plotH - (v / yMax) * plotH;
-    parts.push(`<text x="${margin.left}" y="${top + 20}" font-size="13" font-weight="bold">${esc(panel.title)}</text>`);
+    parts.push(`<text x="${margin.left}" y="${top + 16}" font-size="13" font-weight="bold">${esc(panel.title)}</text>`);
     for (const v of ticks(yMax)) {
       parts.push(
         `<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`,
