@@ -384,6 +384,55 @@ describe("computeStatus", function () {
       assert.equal(cond(o, "Ready", md({ replicas: 2 })).status, "False");
     });
 
+    it("is not Ready while the new revision crash loops, and says so with its last words", function () {
+      const crashing = pod("new", {
+        conditions: [{ type: "PodScheduled", status: "True" }],
+        containerStatuses: [
+          {
+            name: "serve",
+            ready: false,
+            restartCount: 3,
+            image: "",
+            imageID: "",
+            state: { waiting: { reason: "CrashLoopBackOff" } },
+            lastState: { terminated: { exitCode: 137, message: "Killed: out of memory" } },
+          },
+        ],
+      });
+      const o: Observed = {
+        deployment: deployment({ replicas: 1, ready: 1, total: 2, updated: 1, available: 1 }),
+        pods: [readyPod("old", previous), crashing],
+        conflicts: [],
+        ...rev,
+      };
+      const m = md({ replicas: 1 });
+      const ready = cond(o, "Ready", m);
+      assert.deepEqual([ready.status, ready.reason], ["False", "RolloutInProgress"]);
+      assert.match(ready.message, /1 of the previous revision still serving: container serve is crash looping$/);
+      assert.deepEqual(
+        [cond(o, "Degraded", m).reason, cond(o, "ModelAvailable", m).reason],
+        ["CrashLooping", "PreviousRevisionServing"],
+      );
+    });
+
+    it("is not Ready when the rollout passed its progress deadline, quoting the Deployment", function () {
+      const d = deployment({ replicas: 1, ready: 1, total: 2, updated: 1, available: 1 });
+      const deadline = 'ReplicaSet "x-7c9" has timed out progressing.';
+      d.status!.conditions = [
+        { type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: deadline },
+      ];
+      const starting = pod("new", { conditions: [{ type: "PodScheduled", status: "True" }] });
+      const o: Observed = { deployment: d, pods: [readyPod("old", previous), starting], conflicts: [], ...rev };
+      const m = md({ replicas: 1 });
+      const ready = cond(o, "Ready", m);
+      assert.deepEqual([ready.status, ready.reason], ["False", "RolloutInProgress"]);
+      assert.ok(ready.message.endsWith(deadline), ready.message);
+      assert.deepEqual(
+        [cond(o, "Progressing", m).status, cond(o, "Progressing", m).reason],
+        ["False", "ProgressDeadlineExceeded"],
+      );
+    });
+
     it("is Ready once no pod of the previous revision remains", function () {
       const o: Observed = {
         deployment: deployment({ replicas: 1, ready: 1 }),
