@@ -6,8 +6,9 @@
  * - its body's bytes, reserved from Content-Length before reading (a chunked body's as they arrive),
  *   against a budget sized from memory, so the bodies held at once stay within it however many
  *   requests the queue takes;
- * - one of its client address's transfer slots while the body arrives, so a few slow senders cannot
- *   hold every queue slot.
+ * - one of its client address's transfer slots while the body arrives: once half the queue is
+ *   taken, an address may send only its share of bodies at once, so a few slow senders cannot hold
+ *   every queue slot.
  * Pure bookkeeping: the HTTP layer says who the client is and how many bytes arrive.
  */
 import { ErrorCodes, ServingError } from "./protocol/errors.ts";
@@ -71,14 +72,20 @@ export class AdmissionControl {
     const { maxQueue, maxBodiesPerClient } = this.#limits;
     const bytes = declaredBytes ?? 0;
     this.#checkSize(bytes);
-    if (this.#queueDepth() + this.#slots >= maxQueue) throw queueFull(maxQueue);
+    const taken = this.#queueDepth() + this.#slots;
+    if (taken >= maxQueue) throw queueFull(maxQueue);
     // Without a per-client limit there is nothing to count.
     const counted = maxBodiesPerClient > 0 ? client : undefined;
     const sending = counted === undefined ? 0 : (this.#sending.get(counted) ?? 0);
-    if (counted !== undefined && sending >= maxBodiesPerClient) {
+    // The share applies only once half the queue is taken: until then one busy client (a proxy, a
+    // sidecar, a gateway: every request from one address) is not throttled for being one address,
+    // and past it no address can hold the rest of the queue with bodies it is slow to send.
+    if (counted !== undefined && sending >= maxBodiesPerClient && taken >= maxQueue / 2) {
       throw new ServingError(
         ErrorCodes.resourceExhausted,
-        `Client ${counted} is already sending ${sending} request ${sending === 1 ? "body" : "bodies"}, the most one client address may send at once; retry later`,
+        `Client ${counted} is already sending ${sending} request ${sending === 1 ? "body" : "bodies"} while the ` +
+          `queue is half full (${taken} of ${maxQueue}); one client address may then send ${maxBodiesPerClient} at ` +
+          "once; retry later",
         retryAfterSeconds,
       );
     }

@@ -100,6 +100,34 @@ helm_ldflags() {
     "-X $p/pkg/lint/rules.k8sVersionMajor=$major -X $p/pkg/lint/rules.k8sVersionMinor=$minor"
 }
 
+# KEDA, the autoscaler users run today, for the side-by-side benchmark and its test: the operator and
+# the metrics API server, and its CRDs from the module. Its go.mod has replace directives, which a
+# dependency's go.mod cannot carry: the wrapper repeats them.
+build_keda() {
+  local v=$KEDA_VERSION crds="$cache_root/keda-$KEDA_VERSION/crds"
+  if built keda-operator "$v" && built keda-adapter "$v" && [[ -d $crds ]]; then
+    link_current keda-operator "$v"; link_current keda-adapter "$v"; return
+  fi
+  log "keda $v: building keda-operator and keda-adapter (several minutes on 2 cores)"
+  local w="$src/keda-$v" m=github.com/kedacore/keda/v2
+  wrapper "$w"; cd "$w"
+  local gomod
+  gomod=$(go mod download -json "$m@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  # "old vX => new vY", on a replace line or inside a replace block.
+  sed -n 's#^[[:space:]]*\(replace[[:space:]]\)\{0,1\}[[:space:]]*\([^[:space:]]*\) \(v[^[:space:]]*\) => \([^[:space:]]*\) \(v[^[:space:]]*\).*#\2@\3=\4@\5#p' "$gomod" |
+    while read -r r; do go mod edit -replace="$r"; done
+  go get "$m/cmd/operator@$v" "$m/cmd/adapter@$v" >&2
+  mkdir -p out
+  go build -v -trimpath -ldflags "-s -w -X $m/version.Version=$v" -o out/ "$m/cmd/operator" "$m/cmd/adapter" 2>&1 |
+    progress "keda $v"
+  mv out/operator "$bin/keda-operator-$v-$go_os_arch"
+  mv out/adapter "$bin/keda-adapter-$v-$go_os_arch"
+  mkdir -p "$crds"
+  cp "$(go list -m -f '{{.Dir}}' "$m")"/config/crd/bases/*.yaml "$crds/"
+  chmod -R u+w "$crds"
+  link_current keda-operator "$v"; link_current keda-adapter "$v"
+}
+
 only=${1:-all}
 start=$SECONDS
 if [[ $only == all || $only == etcd ]]; then
@@ -109,5 +137,6 @@ fi
 [[ $only == all || $only == kwok ]] && build_go kwok "sigs.k8s.io/kwok@$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 [[ $only == all || $only == helm ]] && build_go helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
   "$HELM_VERSION-$HELM_BUILD" helm_ldflags
+[[ $only == all || $only == keda ]] && build_keda
 log "done in $((SECONDS - start))s; binaries in $bin"
 echo "$bin"

@@ -117,6 +117,7 @@ export class Cluster {
   readonly state: ClusterState;
   private readonly procs: Proc[] = [];
   private prometheus: Proc | undefined;
+  private readonly stopHooks: (() => void)[] = [];
   private readonly detached: boolean;
 
   private constructor(state: ClusterState, detached: boolean) {
@@ -182,6 +183,16 @@ export class Cluster {
     return this.track(startProcess(name, cmd, args, opts));
   }
 
+  /** Starts a process that belongs to this run (its log in logs/, stopped with the test bed). */
+  runProcess(name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): Proc {
+    return this.run(name, cmd, args, env);
+  }
+
+  /** Runs `fn` when the test bed stops, after its processes (to undo a change made for the run). */
+  onStop(fn: () => void): void {
+    this.stopHooks.push(fn);
+  }
+
   private async startApi(apiPort: number): Promise<void> {
     const { runDir, pki } = this.state;
     const etcdPort = await freePort();
@@ -216,6 +227,16 @@ export class Cluster {
       "--service-cluster-ip-range=10.0.0.0/16",
       "--authorization-mode=Node,RBAC",
       "--allow-privileged=true",
+      // The aggregation layer (APIService), for API servers of peers such as KEDA's metrics server: the
+      // front proxy's CA and client certificate; backends are reached at their endpoints (no kube-proxy).
+      `--requestheader-client-ca-file=${pki.frontProxyCaCert}`,
+      "--requestheader-allowed-names=front-proxy-client",
+      "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+      "--requestheader-group-headers=X-Remote-Group",
+      "--requestheader-username-headers=X-Remote-User",
+      `--proxy-client-cert-file=${pki.frontProxyClientCert}`,
+      `--proxy-client-key-file=${pki.frontProxyClientKey}`,
+      "--enable-aggregator-routing=true",
       `--audit-policy-file=${policy}`,
       `--audit-log-path=${this.state.auditLog}`,
       "--audit-log-maxsize=1024",
@@ -376,6 +397,7 @@ export class Cluster {
   /** Stops every process this run started, newest first. */
   async stop(): Promise<void> {
     await stopRecorded(this.state.processes);
+    for (const fn of this.stopHooks.splice(0)) fn();
   }
 }
 

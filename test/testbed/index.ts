@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Cluster, type Mode } from "./cluster.ts";
 import { makeClients, type Clients } from "./clients.ts";
+import { startKeda, type Keda } from "./keda.ts";
 import { writeKubeconfig, type Pki } from "./pki.ts";
 import { waitUntil } from "./proc.ts";
 
@@ -54,6 +55,8 @@ export interface Testbed extends Clients {
   /** Stops Prometheus (an outage); `startPrometheus` brings it back at the same URL with its data. */
   stopPrometheus(): Promise<void>;
   startPrometheus(): Promise<void>;
+  /** Starts KEDA (operator and metrics API server, built on first use) once per test bed run. */
+  startKeda(): Promise<Keda>;
 }
 
 let current: { cluster: Cluster; bed: Testbed } | undefined;
@@ -73,7 +76,8 @@ function makeTestbed(cluster: Cluster): Testbed {
   const s = cluster.state;
   const clients = makeClients(s.kubeconfig);
   let nsCounter = 0;
-  return {
+  let keda: Promise<Keda> | undefined;
+  const bed: Testbed = {
     ...clients,
     kubeconfig: s.kubeconfig,
     get mode() {
@@ -145,7 +149,12 @@ function makeTestbed(cluster: Cluster): Testbed {
     startPrometheus() {
       return cluster.startPrometheus();
     },
+    startKeda() {
+      keda ??= startKeda(cluster, bed);
+      return keda;
+    },
   };
+  return bed;
 }
 
 /**

@@ -16,6 +16,13 @@ export interface Pki {
   serverKey: string;
   saKey: string;
   saPub: string;
+  /**
+   * The aggregation layer's front proxy: its own CA (what aggregated API servers trust for the user
+   * the API server passes on) and the client certificate the API server presents to them.
+   */
+  frontProxyCaCert: string;
+  frontProxyClientCert: string;
+  frontProxyClientKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -84,6 +91,8 @@ export function createPki(dir: string): Pki {
   );
   openssl(["genrsa", "-out", "sa.key", "2048"], dir);
   openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
+  const frontProxyCa = selfSignedCa(dir, "front-proxy-ca", "maas-testbed-front-proxy-ca");
+  issue(dir, frontProxyCa, "front-proxy-client", "/CN=front-proxy-client", "extendedKeyUsage=clientAuth\n");
   return {
     dir,
     caCert: p("ca.crt"),
@@ -92,7 +101,80 @@ export function createPki(dir: string): Pki {
     serverKey: p("server.key"),
     saKey: p("sa.key"),
     saPub: p("sa.pub"),
+    frontProxyCaCert: frontProxyCa.cert,
+    frontProxyClientCert: p("front-proxy-client.crt"),
+    frontProxyClientKey: p("front-proxy-client.key"),
   };
+}
+
+function selfSignedCa(dir: string, base: string, cn: string): { cert: string; key: string } {
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "3650",
+      "-subj",
+      `/CN=${cn}`,
+      "-keyout",
+      `${base}.key`,
+      "-out",
+      `${base}.crt`,
+    ],
+    dir,
+  );
+  return { cert: join(dir, `${base}.crt`), key: join(dir, `${base}.key`) };
+}
+
+/** Issues `<base>.crt` and `<base>.key` in `dir`, signed by `ca`, with the given subject and extensions. */
+function issue(dir: string, ca: { cert: string; key: string }, base: string, subj: string, ext: string): void {
+  writeFileSync(join(dir, `${base}.ext`), ext);
+  openssl(
+    ["req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout", `${base}.key`, "-out", `${base}.csr`],
+    dir,
+  );
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${base}.csr`,
+      "-CA",
+      ca.cert,
+      "-CAkey",
+      ca.key,
+      "-CAcreateserial",
+      "-days",
+      "3650",
+      "-extfile",
+      `${base}.ext`,
+      "-out",
+      `${base}.crt`,
+    ],
+    dir,
+  );
+}
+
+/**
+ * A serving certificate from the test bed's CA for a server running beside the test bed (an
+ * aggregated API server, a webhook): valid for `name` as a DNS name, `ips` and localhost. Returns its paths.
+ */
+export function issueServingCert(pki: Pki, name: string, ips: readonly string[]): { cert: string; key: string } {
+  const base = `serving-${safeName(name)}`;
+  // The name is a DNS name too: the aggregation layer checks a backend's certificate against
+  // <service>.<namespace>.svc.
+  const sans = [...ips.map((ip) => `IP:${ip}`), `DNS:${name}`, "DNS:localhost"].join(",");
+  issue(
+    pki.dir,
+    { cert: pki.caCert, key: pki.caKey },
+    base,
+    `/CN=${name}`,
+    `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+  );
+  return { cert: join(pki.dir, `${base}.crt`), key: join(pki.dir, `${base}.key`) };
 }
 
 function safeName(s: string): string {

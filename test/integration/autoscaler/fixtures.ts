@@ -4,7 +4,9 @@
  * said over time, sampled while a test drives load.
  */
 import { join } from "node:path";
+import type { V1Deployment } from "@kubernetes/client-node";
 import type { Autoscaling, ModelDeployment, ModelDeploymentSpec } from "../../../operator/src/api/index.ts";
+import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { LoadGenerator } from "../../testbed/load.ts";
 import { startModelStore, type ModelStore } from "../../testbed/model-store.ts";
@@ -194,4 +196,29 @@ export function lowerSince(md: ModelDeployment, level: number): number | undefin
   });
   const first = history[last + 1];
   return first ? Date.parse(first.time) : undefined;
+}
+
+/**
+ * The Deployment the operator would render for `spec`, as a plain Deployment no ModelDeployment owns:
+ * what a user scaling the serving image with KEDA or an HPA would run.
+ */
+export function plainServingDeployment(
+  namespace: string,
+  name: string,
+  spec: Partial<ModelDeploymentSpec> & Pick<ModelDeploymentSpec, "model">,
+): V1Deployment {
+  const md: ModelDeployment = {
+    apiVersion: "maas.dev/v1alpha1",
+    kind: "ModelDeployment",
+    metadata: { name, namespace, uid: "none" },
+    spec: { ...withoutAutoscaling(spec), replicas: 1 },
+  };
+  const d = desiredDeployment(md, { servingImage: "maas-serving:test" });
+  delete d.metadata.ownerReferences;
+  return d;
+}
+
+function withoutAutoscaling<T extends { autoscaling?: unknown }>(spec: T): Omit<T, "autoscaling"> {
+  const { autoscaling: _autoscaling, ...rest } = spec;
+  return rest;
 }

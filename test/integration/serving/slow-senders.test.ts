@@ -84,10 +84,10 @@ describe("maas-serving with slow senders from a few addresses", function () {
   let server: ServingProcess;
   before(async () => {
     dir = await copyHumanModel("liveness", await tempDir("slow-addresses"));
-    // Four queue slots, so one client address may send one body at a time (an eighth, at least one).
-    // Deadlines long enough that the slow senders stay for the whole test.
+    // Eight queue slots: once four are taken, one client address may send one body at a time (an
+    // eighth). Deadlines long enough that the slow senders stay for the whole test.
     server = await startServing(dir, {
-      MAAS_MAX_QUEUE: "4",
+      MAAS_MAX_QUEUE: "8",
       MAAS_BODY_IDLE_TIMEOUT_MS: "20000",
       MAAS_BODY_TIMEOUT_MS: "20000",
     });
@@ -98,33 +98,45 @@ describe("maas-serving with slow senders from a few addresses", function () {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("lets each client address hold one slot with an unfinished body, so three slow addresses leave room for everyone else", async () => {
-    const slow = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+  it("lets slow senders from one address take at most half the queue, and each other address its share, leaving room for everyone else", async () => {
     const open: RawConnection[] = [];
+    const slowBody = async (address: string, expectInflight: number) => {
+      const c = await RawConnection.open(server.url, address);
+      open.push(c);
+      c.write(head(body.length) + body.slice(0, 100));
+      await waitUntil(
+        `a body from ${address} to be admitted`,
+        async () => (await metricValue(server.metricsUrl, "maas_inflight_requests")) === expectInflight,
+        10_000,
+      );
+    };
+    const refused = async (address: string, message: string) => {
+      const c = await RawConnection.open(server.url, address);
+      open.push(c);
+      c.write(head(body.length) + body.slice(0, 100));
+      const r = await c.response();
+      assert.equal(r.status, 429, r.body.toString());
+      assert.equal(r.headers["retry-after"], "1");
+      assert.equal(r.headers["connection"], "close");
+      assert.equal(errorOf(r), message);
+    };
     try {
-      for (const [i, address] of slow.entries()) {
-        const first = await RawConnection.open(server.url, address);
-        open.push(first);
-        first.write(head(body.length) + body.slice(0, 100));
-        await waitUntil(
-          `the body from ${address} to be admitted`,
-          async () => (await metricValue(server.metricsUrl, "maas_inflight_requests")) === i + 1,
-          10_000,
-        );
-        const second = await RawConnection.open(server.url, address);
-        open.push(second);
-        second.write(head(body.length) + body.slice(0, 100));
-        const refused = await second.response();
-        assert.equal(refused.status, 429, refused.body.toString());
-        assert.equal(refused.headers["retry-after"], "1");
-        assert.equal(refused.headers["connection"], "close");
-        assert.equal(
-          errorOf(refused),
-          `Client ::ffff:${address} is already sending 1 request body, the most one client address may send at once; retry later`,
-        );
-      }
-      // Three of the four slots are held by slow senders; a client that sends its body at once gets the last.
-      const client = await RawConnection.open(server.url, "127.0.0.5");
+      // One address: not limited while half the queue is free, refused once it holds half.
+      for (let i = 1; i <= 4; i++) await slowBody("127.0.0.2", i);
+      await refused(
+        "127.0.0.2",
+        "Client ::ffff:127.0.0.2 is already sending 4 request bodies while the queue is half full (4 of 8); one client address may then send 1 at once; retry later",
+      );
+      // Other addresses: one body each now.
+      await slowBody("127.0.0.3", 5);
+      await refused(
+        "127.0.0.3",
+        "Client ::ffff:127.0.0.3 is already sending 1 request body while the queue is half full (5 of 8); one client address may then send 1 at once; retry later",
+      );
+      await slowBody("127.0.0.4", 6);
+      await slowBody("127.0.0.5", 7);
+      // Seven of the eight slots are held by slow senders; a client that sends its body at once gets the last.
+      const client = await RawConnection.open(server.url, "127.0.0.6");
       open.push(client);
       client.write(head(body.length) + body);
       const served = await client.response();

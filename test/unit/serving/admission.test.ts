@@ -110,8 +110,17 @@ describe("AdmissionControl", () => {
     );
   });
 
-  it("lets one client address send only its share of bodies at once, counts other addresses apart, and frees the share once a body is in", () => {
-    const c = control({ maxBodiesPerClient: 2 });
+  it("does not hold one client address to a share while half the queue is free (a proxy sends everything)", () => {
+    const c = control({ maxQueue: 8, maxBodiesPerClient: 1 });
+    for (let i = 0; i < 4; i++) c.admit(1, "10.0.0.1");
+    assert.equal(refusal(() => c.admit(1, "10.0.0.1")).status, 429, "the fifth, with half the queue taken");
+  });
+
+  it("past half the queue, lets each address send only its share at once, counts addresses apart, and frees a share once a body is in", () => {
+    const c = control({ maxQueue: 8, maxBodiesPerClient: 2 });
+    c.admit(1);
+    c.admit(1);
+    c.admit(1);
     const a = c.admit(1, "10.0.0.1");
     c.admit(1, "10.0.0.1");
     assert.deepEqual(
@@ -119,12 +128,11 @@ describe("AdmissionControl", () => {
       {
         status: 429,
         message:
-          "Client 10.0.0.1 is already sending 2 request bodies, the most one client address may send at once; retry later",
+          "Client 10.0.0.1 is already sending 2 request bodies while the queue is half full (5 of 8); one client address may then send 2 at once; retry later",
         retryAfter: 1,
       },
     );
     c.admit(1, "10.0.0.2");
-    c.admit(1);
     a.received();
     const b = c.admit(1, "10.0.0.1");
     assert.equal(refusal(() => c.admit(1, "10.0.0.1")).status, 429);
