@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       while (!until() && Date.now() < deadline) {
         const md = await readMd(tb, namespace, name);
         const a = md.status?.autoscaling;
-        const line = `  ${String(Math.round((Date.now() - started) / 1000)).padStart(3)} s  offered ${rps} req/s  replicas ${md.status?.replicasSummary ?? "?"} (ready/desired)  ${a?.mode ?? ""}: ${a?.reason ?? "waiting for the first reading"}`;
+        const line = `  ${String(Math.round((Date.now() - started) / 1000)).padStart(3)} s  offered ${rps} req/s  replicas ${md.status?.replicasSummary ?? "?"} (ready/desired)  ${a?.reason ? (a.reason.startsWith(`${a.mode}:`) ? a.reason : `${a.mode}: ${a.reason}`) : "waiting for the first reading"}`;
         if (line.slice(6) !== last) process.stdout.write(line + "\n");
         last = line.slice(6);
         await sleep(1000);

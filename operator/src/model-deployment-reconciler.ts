@@ -154,7 +154,9 @@ export class ModelDeploymentReconciler implements Reconciler {
               ? ""
               : decision.drift === DESIRED_HASH_DRIFT
                 ? " (the spec changed)"
-                : ` (${decision.drift} had drifted)`;
+                : decision.drift === "spec.replicas" && md.spec.autoscaling
+                  ? ` (spec.replicas set to ${String(desiredReplicasOf(desired))}, the autoscaler's decision)`
+                  : ` (${decision.drift} had drifted)`;
           log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
           return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
         } catch (err) {
@@ -212,4 +214,9 @@ export function applyRefusal(kind: string, err: unknown): ApplyError {
   }
   const detail = err instanceof Error ? err.message : String(err);
   return { kind: "failed", message: `Applying the ${kind} failed: ${detail}; retrying with back-off` };
+}
+
+function desiredReplicasOf(desired: ApplyObject): unknown {
+  const spec = (desired as { spec?: { replicas?: unknown } }).spec;
+  return spec?.replicas;
 }

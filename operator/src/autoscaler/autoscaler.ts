@@ -235,7 +235,9 @@ export class Autoscaler {
     metrics?.autoscalerPanic.set({ namespace, name }, decision.mode === "Panic" ? 1 : 0);
     metrics?.autoscalerHolding.set({ namespace, name }, 0);
     const status = decisionStatus(a.metric.type, spec, decision, queries.windows, panicEmpty, now);
-    const before = tracked.written?.desiredReplicas;
+    // The first decision for an object compares with the replicas running, so a first reading
+    // that already calls for more pods is a scale like any other (and gets its Event).
+    const before = tracked.written?.desiredReplicas ?? deployments.get(namespace, name)?.spec?.replicas;
     if (!(await this.#write(key, md, tracked, status, spec.tolerance, signal))) return;
     if (before !== undefined && before !== decision.desired) {
       const up = decision.desired > before;
