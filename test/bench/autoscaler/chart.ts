@@ -76,7 +76,9 @@ export function lineChart(title: string, panels: readonly Panel[], xMax: number)
         `<text x="${x(m.at) + 3}" y="${top + margin.top + 12}" fill="#777">${esc(m.label)}</text>`,
       );
     }
-    panel.series.forEach((s, k) => {
+    // Legend entries side by side, each as wide as its label (about 6.5 px per character at 12 px).
+    let lx = margin.left + 10;
+    panel.series.forEach((s) => {
       if (s.points.length === 0) return;
       let d = `M${x(s.points[0]![0]).toFixed(1)},${y(s.points[0]![1]).toFixed(1)}`;
       for (let j = 1; j < s.points.length; j++) {
@@ -85,12 +87,12 @@ export function lineChart(title: string, panels: readonly Panel[], xMax: number)
       }
       const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
       parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`);
-      const lx = margin.left + 10 + k * 190;
       const ly = top + margin.top - 8;
       parts.push(
         `<line x1="${lx}" x2="${lx + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${dash}/>`,
         `<text x="${lx + 22}" y="${ly}">${esc(s.label)}</text>`,
       );
+      lx += 22 + Math.ceil(s.label.length * 6.5) + 24;
     });
   });
   parts.push("</svg>");

@@ -12,6 +12,8 @@ import { LoadGenerator } from "../../testbed/load.ts";
 import { startModelStore, type ModelStore } from "../../testbed/model-store.ts";
 import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { localNodeName, localNodeTaint } from "../../testbed/nodes.ts";
+import { servingSelector } from "../../../operator/src/autoscaler/queries.ts";
+import { Metrics } from "../../../serving-image/src/contract.ts";
 import { readMd } from "../operator/helpers.ts";
 import { saveHalfPlusThree, tempDir } from "../serving/fixtures.ts";
 
@@ -221,4 +223,39 @@ export function plainServingDeployment(
 function withoutAutoscaling<T extends { autoscaling?: unknown }>(spec: T): Omit<T, "autoscaling"> {
   const { autoscaling: _autoscaling, ...rest } = spec;
   return rest;
+}
+
+/**
+ * A KEDA ScaledObject scaling the plain Deployment `name` with KEDA's Prometheus scaler: the same
+ * query maas's autoscaler runs for RequestsPerSecond over `windowSeconds`, as an AverageValue target,
+ * so the HPA asks for ceil(value / target). `behavior` is passed to the HPA KEDA creates.
+ */
+export function prometheusScaledObject(
+  tb: Testbed,
+  namespace: string,
+  name: string,
+  o: {
+    windowSeconds: number;
+    target: number;
+    maxReplicas: number;
+    pollingInterval: number;
+    behavior?: Record<string, unknown>;
+  },
+): Record<string, unknown> {
+  const query = `sum(rate(${Metrics.requestsTotal}${servingSelector(namespace, name)}[${o.windowSeconds}s]))`;
+  return {
+    apiVersion: "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    metadata: { name, namespace },
+    spec: {
+      scaleTargetRef: { name },
+      minReplicaCount: 1,
+      maxReplicaCount: o.maxReplicas,
+      pollingInterval: o.pollingInterval,
+      ...(o.behavior ? { advanced: { horizontalPodAutoscalerConfig: { behavior: o.behavior } } } : {}),
+      triggers: [
+        { type: "prometheus", metadata: { serverAddress: tb.prometheusUrl!, query, threshold: String(o.target) } },
+      ],
+    },
+  };
 }

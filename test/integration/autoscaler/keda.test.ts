@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { LoadGenerator } from "../../testbed/load.ts";
-import { servingSelector } from "../../../operator/src/autoscaler/queries.ts";
-import { Metrics } from "../../../serving-image/src/contract.ts";
-import { autoscaledSpec, halfLoad, halfPlusThreeStore, plainServingDeployment, seconds } from "./fixtures.ts";
+import {
+  autoscaledSpec,
+  halfLoad,
+  halfPlusThreeStore,
+  plainServingDeployment,
+  prometheusScaledObject,
+  seconds,
+} from "./fixtures.ts";
 
 // KEDA is the peer bench:autoscaler compares maas's autoscaler with. This shows the test bed runs
 // it for real: KEDA's operator and metrics API server beside the control plane, the real HPA
@@ -41,21 +46,13 @@ describe("test bed: KEDA's Prometheus scaler scales a plain Deployment of the se
       async () => (await tb.apps.readNamespacedDeployment({ namespace: ns, name })).status?.availableReplicas === 1,
       120_000,
     );
-    // The same query maas's autoscaler runs for RequestsPerSecond, as KEDA's AverageValue target:
-    // desired = ceil(value / threshold).
-    const query = `sum(rate(${Metrics.requestsTotal}${servingSelector(ns, name)}[30s]))`;
-    const scaledObject = {
-      apiVersion: "keda.sh/v1alpha1",
-      kind: "ScaledObject",
-      metadata: { name, namespace: ns },
-      spec: {
-        scaleTargetRef: { name },
-        minReplicaCount: 1,
-        maxReplicaCount: 4,
-        pollingInterval: 5,
-        triggers: [{ type: "prometheus", metadata: { serverAddress: tb.prometheusUrl!, query, threshold: "5" } }],
-      },
-    };
+    // The same query maas's autoscaler runs for RequestsPerSecond over 30 s: the HPA asks for ceil(value / 5).
+    const scaledObject = prometheusScaledObject(tb, ns, name, {
+      windowSeconds: 30,
+      target: 5,
+      maxReplicas: 4,
+      pollingInterval: 5,
+    });
     const created = await tb.kubectl(["apply", "-f", "-"], { input: JSON.stringify(scaledObject) });
     assert.equal(created.code, 0, created.stderr);
     const gen: LoadGenerator = halfLoad(tb, ns, name, () => 13);
