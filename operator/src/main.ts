@@ -7,13 +7,7 @@
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import {
-  KubeConfig,
-  type KubernetesObject,
-  type V1Deployment,
-  type V1Pod,
-  type V1Service,
-} from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Pod, V1Service } from "@kubernetes/client-node";
 import { GROUP, KIND, type ModelDeployment } from "./api/index.ts";
 import { Autoscaler } from "./autoscaler/autoscaler.ts";
 import { PrometheusClient } from "./autoscaler/prometheus.ts";
@@ -24,6 +18,7 @@ import { startHealthServer } from "./controller/health.ts";
 import { Informer, type InformerEvent } from "./controller/informer.ts";
 import { controllerOwnerKey, keyOf, labelKey } from "./controller/keys.ts";
 import { KubeClient } from "./controller/kube-client.ts";
+import { defaultAccess } from "./controller/kubeconfig.ts";
 import { LeaderElector } from "./controller/leader-election.ts";
 import { createLogger } from "./controller/log.ts";
 import { OperatorMetrics } from "./controller/metrics.ts";
@@ -32,6 +27,7 @@ import { Resources } from "./controller/resources.ts";
 import { WorkQueue } from "./controller/work-queue.ts";
 import { numberFlag } from "./flags.ts";
 import { ModelDeploymentReconciler } from "./model-deployment-reconciler.ts";
+import { podForStatus, withoutBookkeeping } from "./reconcile/cache-shape.ts";
 import { DEFAULT_SERVING_IMAGE } from "./reconcile/desired-deployment.ts";
 import { LabelKeys, managedBySelector } from "./reconcile/labels.ts";
 
@@ -122,11 +118,8 @@ async function main(): Promise<void> {
   const prometheus = prometheusUrl
     ? new PrometheusClient({ url: prometheusUrl, timeoutMs: numbers.prometheusTimeoutMs })
     : undefined;
-  const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-  else kc.loadFromDefault();
   const metrics = new OperatorMetrics().withProcessMetrics();
-  const client = new KubeClient(kc, { metrics });
+  const client = new KubeClient(defaultAccess(flags.kubeconfig), { metrics });
   const namespaces = (flags.namespaces ?? "")
     .split(",")
     .map((s) => s.trim())
@@ -135,19 +128,31 @@ async function main(): Promise<void> {
   const clock = realClock;
   const informerOptions = { client, namespaces, log, metrics, clock };
 
-  const modelDeployments = new Informer<ModelDeployment>({ ...informerOptions, resource: Resources.ModelDeployment });
+  // Each cache keeps only what its readers need (reconcile/cache-shape.ts): one small copy per object.
+  const modelDeployments = new Informer<ModelDeployment>({
+    ...informerOptions,
+    resource: Resources.ModelDeployment,
+    transform: withoutBookkeeping,
+  });
   // Children caches hold only what we manage, so they stay small however busy the cluster is.
   const deployments = new Informer<V1Deployment>({
     ...informerOptions,
     resource: Resources.Deployment,
     labelSelector: managedBySelector,
+    transform: withoutBookkeeping,
   });
   const services = new Informer<V1Service>({
     ...informerOptions,
     resource: Resources.Service,
     labelSelector: managedBySelector,
+    transform: withoutBookkeeping,
   });
-  const pods = new Informer<V1Pod>({ ...informerOptions, resource: Resources.Pod, labelSelector: managedBySelector });
+  const pods = new Informer<V1Pod>({
+    ...informerOptions,
+    resource: Resources.Pod,
+    labelSelector: managedBySelector,
+    transform: podForStatus,
+  });
 
   const queue = new WorkQueue({
     rateLimiter: defaultControllerRateLimiter(clock),

@@ -3,6 +3,7 @@
  * run (upgrading an "api" bed to "full" on demand) and returns clients and helpers. The mocha root
  * hook (mocha-hooks.ts) stops it after the last suite.
  */
+import { loadKubeconfig, type ClusterAccess } from "../../operator/src/controller/kubeconfig.ts";
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,6 +33,8 @@ export interface Testbed extends Clients {
   /** Path of the admin kubeconfig (system:masters). */
   kubeconfig: string;
   kc: KubeConfig;
+  /** The same connection as the operator reads it (its own kubeconfig loader). */
+  access: ClusterAccess;
   mode: Mode;
   runDir: string;
   binDir: string;
@@ -80,6 +83,7 @@ function makeTestbed(cluster: Cluster): Testbed {
   const bed: Testbed = {
     ...clients,
     kubeconfig: s.kubeconfig,
+    access: loadKubeconfig(s.kubeconfig),
     get mode() {
       return cluster.state.mode;
     },

@@ -17,7 +17,7 @@ export const gpuProducts = { h100: "NVIDIA-H100-80GB-HBM3", a10: "NVIDIA-A10G", 
 export const localNodeGpus = { count: 2, product: gpuProducts.local } as const;
 export const gpuTaint = { key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" } as const;
 
-function fakeNode(
+export function fakeNode(
   name: string,
   cpu: string,
   memory: string,

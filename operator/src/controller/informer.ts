@@ -1,16 +1,12 @@
-import {
-  ListWatch,
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import { realClock, type Clock } from "./clock.ts";
 import type { Health } from "./health.ts";
 import type { KubeClient } from "./kube-client.ts";
+import { ListWatch, statusCode } from "./list-watch.ts";
 import type { Logger } from "./log.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { apiVersionOf, collectionPath, type Resource } from "./resources.ts";
+import { HttpWatch, type WatchCallback, type WatchDone, type WatchTransport } from "./watch.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
 
@@ -21,7 +17,7 @@ export type InformerHandler<T> = (obj: T, event: InformerEvent) => void;
 export const ManagedByLabel = { key: "app.kubernetes.io/managed-by", value: "maas-operator" } as const;
 export const managedBySelector = `${ManagedByLabel.key}=${ManagedByLabel.value}`;
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
   client: KubeClient;
   resource: Resource;
   /** Namespaces to watch, one list+watch each; undefined or empty: all namespaces with one watch. */
@@ -42,8 +38,13 @@ export interface InformerOptions {
   unhealthyAfterMs?: number | undefined;
   /** Deep-freezes cached objects, so a handler or reconciler that mutates one throws (tests turn it on). */
   freeze?: boolean | undefined;
-  /** Makes the watch transport; tests pass a fake. Default: client-node's Watch over the client's kubeconfig. */
-  watchFactory?: ((kubeConfig: KubeConfig) => Watch) | undefined;
+  /** Makes the watch transport; tests pass a fake. Default: a watch over the client's connection. */
+  watchFactory?: ((client: KubeClient) => WatchTransport) | undefined;
+  /**
+   * Reduces each object before it is cached (and handed to handlers): drop what no reader needs,
+   * such as managedFields, so the cache holds one small copy per object.
+   */
+  transform?: ((obj: T) => T) | undefined;
 }
 
 /**
@@ -62,7 +63,7 @@ export class Informer<T extends KubernetesObject> {
   readonly #shards: Map<string, Shard<T>>;
   readonly #handlers: InformerHandler<T>[] = [];
 
-  constructor(options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
     this.resource = options.resource;
     const namespaces = options.namespaces?.length ? [...new Set(options.namespaces)] : [undefined];
     const emit = (obj: T, event: InformerEvent): void => {
@@ -168,7 +169,7 @@ class Shard<T extends KubernetesObject> {
   #cancelRestart: (() => void) | undefined;
   #cancelWatchdog: (() => void) | undefined;
 
-  constructor(options: InformerOptions, namespace: string | undefined, emit: InformerHandler<T>) {
+  constructor(options: InformerOptions<T>, namespace: string | undefined, emit: InformerHandler<T>) {
     const { client, resource } = options;
     this.#what = `${resource.plural} in ${namespace === undefined ? "all namespaces" : `namespace ${namespace}`}`;
     this.#plural = resource.plural;
@@ -180,7 +181,7 @@ class Shard<T extends KubernetesObject> {
     this.#unhealthyAfterMs = options.unhealthyAfterMs ?? 30_000;
     const path = collectionPath(resource, namespace);
     const labelSelector = options.labelSelector;
-    const inner = (options.watchFactory ?? ((kc: KubeConfig) => new Watch(kc)))(client.kubeConfig);
+    const inner = (options.watchFactory ?? ((c: KubeClient) => new HttpWatch(c)))(client);
     this.#transport = new ObservedWatch(inner, {
       connected: () => {
         this.#alive();
@@ -212,7 +213,13 @@ class Shard<T extends KubernetesObject> {
       this.#alive();
       return list;
     };
-    this.listWatch = new ListWatch<T>(path, this.#transport, listFn, false, labelSelector);
+    this.listWatch = new ListWatch<T>({
+      path,
+      transport: this.#transport,
+      list: listFn,
+      labelSelector,
+      transform: options.transform,
+    });
     const freeze = options.freeze ?? false;
     const forward = (event: InformerEvent) => (obj: T) => {
       if (freeze) deepFreeze(obj);
@@ -353,13 +360,12 @@ interface WatchHooks {
  * current connection: after `retire`, the old connection's end is not passed to ListWatch, so a
  * deliberate restart never looks like a failure and never starts a second watch.
  */
-class ObservedWatch extends Watch {
-  readonly #inner: Watch;
+class ObservedWatch implements WatchTransport {
+  readonly #inner: WatchTransport;
   readonly #hooks: WatchHooks;
   #generation = 0;
 
-  constructor(inner: Watch, hooks: WatchHooks) {
-    super(inner.config);
+  constructor(inner: WatchTransport, hooks: WatchHooks) {
     this.#inner = inner;
     this.#hooks = hooks;
   }
@@ -368,11 +374,11 @@ class ObservedWatch extends Watch {
     this.#generation += 1;
   }
 
-  override async watch(
+  async watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
+    callback: WatchCallback,
+    done: WatchDone,
   ): Promise<AbortController> {
     const generation = this.#generation;
     let finished = false;
@@ -404,13 +410,6 @@ class ObservedWatch extends Watch {
     if (!finished && generation === this.#generation) this.#hooks.connected();
     return controller;
   }
-}
-
-function statusCode(value: unknown): number | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const { statusCode, code } = value as { statusCode?: unknown; code?: unknown };
-  if (typeof statusCode === "number") return statusCode;
-  return typeof code === "number" ? code : undefined;
 }
 
 function deepFreeze(value: unknown): void {

@@ -5,9 +5,15 @@
  * operator's memory with all of it in its caches. Writes bench/results/operator.json and prints a
  * markdown table. A benchmark, not a test: it fails only when something never converges.
  *
+ * Then the memory phase: a fresh operator process takes over the cluster and ModelDeployments are
+ * added until it holds BENCH_MEMORY_STEPS (default 1000,2000) of them, each with its Deployment,
+ * Service and Pod; at each step, once every one is Ready, it reports the operator's RSS and V8 heap,
+ * and for each kind the JSON bytes of an object as the API server serves it and as the operator's
+ * cache keeps it (after its transform).
+ *
  * Environment: BENCH_MDS (default 500), BENCH_CONCURRENCY (client requests in flight, default 32),
  * BENCH_OPERATOR_WORKERS (the operator's --workers, default 4), BENCH_TIMEOUT_SECONDS (per phase,
- * default 240).
+ * default 240), BENCH_MEMORY_STEPS (default 1000,2000; empty to skip).
  */
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -20,7 +26,9 @@ import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
 import { collectionPath, Resources, type Resource } from "../../../operator/src/controller/resources.ts";
 import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { desiredService } from "../../../operator/src/reconcile/desired-service.ts";
+import { podForStatus, withoutBookkeeping } from "../../../operator/src/reconcile/cache-shape.ts";
 import { managedBySelector } from "../../../operator/src/reconcile/labels.ts";
+import { fakeNode } from "../../testbed/nodes.ts";
 import { stopTestbed, useTestbed, type Testbed } from "../../testbed/index.ts";
 import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { repoRoot } from "../../testbed/paths.ts";
@@ -29,6 +37,10 @@ const count = Number(process.env["BENCH_MDS"] ?? "500");
 const concurrency = Number(process.env["BENCH_CONCURRENCY"] ?? "32");
 const operatorWorkers = Number(process.env["BENCH_OPERATOR_WORKERS"] ?? "4"); // the operator's default
 const phaseTimeoutMs = Number(process.env["BENCH_TIMEOUT_SECONDS"] ?? "240") * 1000;
+const memorySteps = (process.env["BENCH_MEMORY_STEPS"] ?? "1000,2000")
+  .split(",")
+  .filter((s) => s.trim() !== "")
+  .map(Number);
 const servingImage = "maas-serving:test"; // what startOperator passes as --serving-image
 // CPU only, so the pods land on the kwok CPU node. The default requests (1 CPU, 2Gi) would fit only
 // 64 pods on its 64 CPUs; 100m and 256Mi fit all 500 (50 CPUs, 125Gi) so every ModelDeployment can
@@ -501,6 +513,113 @@ async function operatorPhase(tb: Testbed, client: KubeClient) {
   }
 }
 
+interface MemoryStep {
+  modelDeployments: number;
+  /** Seconds from the first create of this step to every ModelDeployment of it Ready. */
+  readySeconds: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+  cachedObjects: Record<string, number>;
+  /** Mean JSON bytes per object of each kind: as served, and as the operator's cache keeps it. */
+  jsonBytesPerObject: Record<string, { served: number; cached: number }>;
+}
+
+/**
+ * A fresh operator takes over everything created so far; ModelDeployments are added (in a new
+ * namespace, on fake CPU nodes with room for them) until it holds each step's number, and its
+ * memory is read once all are Ready.
+ */
+async function memoryPhase(
+  tb: Testbed,
+  client: KubeClient,
+): Promise<{ steps: MemoryStep[]; perModelDeploymentKiB: number }> {
+  // kwok-cpu-0 holds 1,100 pods; more fake CPU nodes for the larger steps.
+  const extraNodes = Math.ceil(Math.max(0, ...memorySteps) / 1000);
+  for (let i = 1; i <= extraNodes; i++) {
+    await tb.core.createNode({ body: fakeNode(`kwok-cpu-bench-${i}`, "1200", "4Ti", "1100") });
+  }
+  const op = await startOperator(tb, {
+    args: ["--log-level=info", `--workers=${operatorWorkers}`],
+    name: "bench-memory",
+  });
+  const pid = op.child.pid!;
+  const ns = await tb.createNamespace("bench-memory");
+  const steps: MemoryStep[] = [];
+  const readyAt = new Map<string, number>();
+  const watch = new CollectionWatch(tb, client, collectionPath(Resources.ModelDeployment, ns), (md) => {
+    const name = md.metadata?.name;
+    if (name && isReady(md) && !readyAt.has(name)) readyAt.set(name, performance.now());
+  });
+  try {
+    await tb.waitFor(
+      "the memory phase's operator to lead",
+      async () => (await scrape(op)).some((s) => s.name === "maas_operator_leader" && s.value === 1),
+      60_000,
+    );
+    await watch.start();
+    const existing = async () =>
+      (await client.list<{ items: unknown[] }>(collectionPath(Resources.ModelDeployment))).items.length;
+    let created = 0;
+    for (const target of memorySteps) {
+      const add = target - (await existing());
+      const batch = Array.from({ length: Math.max(0, add) }, (_, i) => `mem-${String(created + i).padStart(5, "0")}`);
+      created += batch.length;
+      log(`  memory: adding ${batch.length} ModelDeployments for ${target}…`);
+      const t0 = performance.now();
+      await pool(batch, concurrency, async (name) => {
+        await client.request("create", collectionPath(Resources.ModelDeployment, ns), {
+          body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec },
+        });
+      });
+      await until(
+        `the ${target} ModelDeployments of the memory step to be Ready`,
+        () => readyAt.size >= created,
+        () => `${readyAt.size}/${created} Ready in ${ns}`,
+      );
+      const readySeconds = (performance.now() - t0) / 1000;
+      await sleep(5000); // the last status writes and pod updates
+      const samples = await scrape(op);
+      const heap = samples.find((x) => x.name === "maas_operator_nodejs_heap_size_used_bytes")?.value ?? NaN;
+      const kinds: [string, Resource, string | undefined, (o: KubeObject) => KubeObject][] = [
+        ["modelDeployments", Resources.ModelDeployment, undefined, withoutBookkeeping],
+        ["deployments", Resources.Deployment, managedBySelector, withoutBookkeeping],
+        ["services", Resources.Service, managedBySelector, withoutBookkeeping],
+        ["pods", Resources.Pod, managedBySelector, (o) => podForStatus(o as never) as KubeObject],
+      ];
+      const cachedObjects: Record<string, number> = {};
+      const jsonBytesPerObject: Record<string, { served: number; cached: number }> = {};
+      for (const [kind, resource, selector, transform] of kinds) {
+        const items = (await client.list<{ items: KubeObject[] }>(collectionPath(resource), selector)).items;
+        cachedObjects[kind] = items.length;
+        const bytes = (f: (o: KubeObject) => KubeObject) =>
+          Math.round(items.reduce((sum, o) => sum + JSON.stringify(f(o)).length, 0) / Math.max(1, items.length));
+        jsonBytesPerObject[kind] = { served: bytes((o) => o), cached: bytes(transform) };
+      }
+      const step: MemoryStep = {
+        modelDeployments: cachedObjects["modelDeployments"] ?? NaN,
+        readySeconds: round(readySeconds, 1),
+        rssMiB: round(procRssMiB(pid)),
+        heapUsedMiB: round(heap / 2 ** 20),
+        cachedObjects,
+        jsonBytesPerObject,
+      };
+      log(
+        `  memory at ${step.modelDeployments} ModelDeployments: RSS ${step.rssMiB} MiB, heap ${step.heapUsedMiB} MiB`,
+      );
+      steps.push(step);
+    }
+    const [first, last] = [steps[0], steps.at(-1)];
+    const perModelDeploymentKiB =
+      first && last && last !== first
+        ? round(((last.rssMiB - first.rssMiB) * 1024) / (last.modelDeployments - first.modelDeployments), 1)
+        : NaN;
+    return { steps, perModelDeploymentKiB };
+  } finally {
+    watch.stop();
+    await op.stop();
+  }
+}
+
 function markdown(report: Report): string {
   const { direct0, direct1, operator: op } = report;
   const fmt = (s: number): string => s.toFixed(2);
@@ -562,6 +681,25 @@ function markdown(report: Report): string {
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `| ${k} | ${v} | ${round(v / count, 2)} |`),
   ];
+  if (report.memory) {
+    lines.push(
+      "",
+      `Memory of one operator holding N ModelDeployments, each with its Deployment, Service and Pod (all Ready); growth ${report.memory.perModelDeploymentKiB} KiB RSS per ModelDeployment between the steps:`,
+      "",
+      "| ModelDeployments | Cached objects | RSS MiB | V8 heap used MiB |",
+      "|---:|---:|---:|---:|",
+      ...report.memory.steps.map(
+        (m) =>
+          `| ${m.modelDeployments} | ${Object.values(m.cachedObjects).reduce((a, b) => a + b, 0)} | ${m.rssMiB} | ${m.heapUsedMiB} |`,
+      ),
+      "",
+      "| Kind | JSON bytes as served | JSON bytes as cached |",
+      "|---|---:|---:|",
+      ...Object.entries(report.memory.steps.at(-1)?.jsonBytesPerObject ?? {}).map(
+        ([k, v]) => `| ${k} | ${v.served} | ${v.cached} |`,
+      ),
+    );
+  }
   return lines.join("\n");
 }
 
@@ -573,8 +711,8 @@ async function run() {
   log(`starting the test bed (full mode)…`);
   const tb = await useTestbed("full");
   await installCrd(tb);
-  // The operator's own HTTP client (undici, keep-alive, TLS client certificate), with the admin identity.
-  const client = new KubeClient(tb.kc);
+  // The operator's own HTTP client (node:https, keep-alive, TLS client certificate), with the admin identity.
+  const client = new KubeClient(tb.access);
   await checkServiceIpCapacity(client);
   log(`direct create of ${2 * count} children, Deployments at replicas 0…`);
   const direct0 = await directPhase(tb, client, 0);
@@ -582,6 +720,8 @@ async function run() {
   const direct1 = await directPhase(tb, client, 1);
   log(`operator: ${count} ModelDeployments…`);
   const operator = await operatorPhase(tb, client);
+  log(`memory: ${memorySteps.join(", ")} ModelDeployments…`);
+  const memory = memorySteps.length ? await memoryPhase(tb, client) : undefined;
   const versions = readFileSync(path.join(repoRoot, "test/testbed/versions.env"), "utf8");
   return {
     date: new Date().toISOString(),
@@ -596,10 +736,11 @@ async function run() {
     },
     settings: { modelDeployments: count, concurrency, spec, operatorWorkers, operatorLogLevel: "info" },
     client:
-      "the operator's KubeClient (undici fetch, keep-alive connections) with the admin identity, for both the direct creates and the ModelDeployment creates",
+      "the operator's KubeClient (node:https, keep-alive connections) with the admin identity, for both the direct creates and the ModelDeployment creates",
     direct0,
     direct1,
     operator,
+    memory,
     ratios: {
       childrenVsDirectReplicas0: round(operator.allChildrenAppliedSeconds / direct0.seconds, 2),
       childrenVsDirectReplicas1: round(operator.allChildrenAppliedSeconds / direct1.seconds, 2),

@@ -28,7 +28,7 @@ describe("Server-side apply, status and Events against a real API server", funct
     this.timeout(600_000);
     tb = await useTestbed("api");
     metrics = new OperatorMetrics();
-    client = new KubeClient(tb.kc, { metrics });
+    client = new KubeClient(tb.access, { metrics });
     ns = await tb.createNamespace("apply");
   });
 

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
+import type { V1ConfigMap } from "@kubernetes/client-node";
 import { applyObject } from "../../../operator/src/controller/apply.ts";
 import { Controller } from "../../../operator/src/controller/controller.ts";
 import { Informer, ManagedByLabel, managedBySelector } from "../../../operator/src/controller/informer.ts";
 import { controllerOwnerKey, keyOf } from "../../../operator/src/controller/keys.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
+import { loadKubeconfig } from "../../../operator/src/controller/kubeconfig.ts";
 import { silentLogger } from "../../../operator/src/controller/log.ts";
 import { OperatorMetrics } from "../../../operator/src/controller/metrics.ts";
 import { done, type ObjectKey, type Reconciler } from "../../../operator/src/controller/reconciler.ts";
@@ -63,12 +64,10 @@ describe("Controller runtime end to end against a real API server", function () 
   before(async function () {
     this.timeout(600_000);
     tb = await useTestbed("api");
-    admin = new KubeClient(tb.kc);
+    admin = new KubeClient(tb.access);
     ns = await tb.createNamespace("runtime");
-    const kc = new KubeConfig();
-    kc.loadFromFile(await tb.kubeconfigForUser(user, ["system:masters"]));
     const metrics = new OperatorMetrics();
-    const client = new KubeClient(kc, { metrics });
+    const client = new KubeClient(loadKubeconfig(await tb.kubeconfigForUser(user, ["system:masters"])), { metrics });
     const log = silentLogger();
     parents = new Informer({
       client,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { Watch, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
+import type { V1ConfigMap } from "@kubernetes/client-node";
 import { Informer, managedBySelector, ManagedByLabel } from "../../../operator/src/controller/informer.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
+import { HttpWatch, type WatchCallback, type WatchDone } from "../../../operator/src/controller/watch.ts";
 import { silentLogger } from "../../../operator/src/controller/log.ts";
 import { OperatorMetrics } from "../../../operator/src/controller/metrics.ts";
 import { Resources, collectionPath, objectPath } from "../../../operator/src/controller/resources.ts";
@@ -9,12 +10,12 @@ import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { TcpProxy } from "./fixtures/tcp-proxy.ts";
 
 /**
- * client-node's Watch, except that the connection after `expireNext()` is answered the way the
+ * The operator's watch transport, except that the connection after `expireNext()` is answered the way the
  * API server answers a watch from a compacted resourceVersion: an ERROR event carrying a 410
  * "Expired" Status, then the end of the stream. (This API server serves old resourceVersions from
  * its watch cache, so a real 410 would need minutes of churn; the relist that follows is real.)
  */
-class ExpiringWatch extends Watch {
+class ExpiringWatch extends HttpWatch {
   #expire = false;
   expireNext(): void {
     this.#expire = true;
@@ -22,8 +23,8 @@ class ExpiringWatch extends Watch {
   override watch(
     path: string,
     query: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, obj: unknown, raw?: unknown) => void,
-    done: (err: unknown) => void,
+    callback: WatchCallback,
+    done: WatchDone,
   ): Promise<AbortController> {
     if (!this.#expire) return super.watch(path, query, callback, done);
     this.#expire = false;
@@ -81,13 +82,12 @@ describe("Informer against a real API server", function () {
   before(async function () {
     this.timeout(600_000);
     tb = await useTestbed("api");
-    admin = new KubeClient(tb.kc);
+    admin = new KubeClient(tb.access);
     ns = await tb.createNamespace("informer");
     proxy = await TcpProxy.start(tb.kc.getCurrentCluster()!.server);
     metrics = new OperatorMetrics();
-    const through: KubeConfig = proxy.kubeConfigThrough(tb.kc);
     informer = new Informer<V1ConfigMap>({
-      client: new KubeClient(through, { metrics, timeoutMs: 5_000 }),
+      client: new KubeClient(proxy.accessThrough(tb.access), { metrics, timeoutMs: 5_000 }),
       resource: Resources.ConfigMap,
       namespaces: [ns],
       labelSelector: managedBySelector,
@@ -96,7 +96,7 @@ describe("Informer against a real API server", function () {
       restartBackoffMs: { base: 200, max: 1_000 },
       unhealthyAfterMs: 300,
       freeze: true,
-      watchFactory: (kc) => (watch = new ExpiringWatch(kc)),
+      watchFactory: (client) => (watch = new ExpiringWatch(client)),
     });
     informer.onEvent((obj, event) => seen.push(`${event} ${obj.metadata?.name}`));
     await create(configMap("before-start", { a: "1" }));

@@ -34,7 +34,7 @@ describe("Lease leader election against a real API server", function () {
   before(async function () {
     this.timeout(600_000);
     tb = await useTestbed("api");
-    client = new KubeClient(tb.kc);
+    client = new KubeClient(tb.access);
     ns = await tb.createNamespace("leader");
   });
 

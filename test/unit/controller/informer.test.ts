@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { KubeConfig, Watch, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { Informer } from "../../../operator/src/controller/informer.ts";
 import { KubeClient, type RequestOptions, type Verb } from "../../../operator/src/controller/kube-client.ts";
+import type { WatchTransport } from "../../../operator/src/controller/watch.ts";
 import { ApiError } from "../../../operator/src/controller/errors.ts";
 import { silentLogger } from "../../../operator/src/controller/log.ts";
 import { OperatorMetrics } from "../../../operator/src/controller/metrics.ts";
@@ -32,11 +33,11 @@ interface Connection {
 }
 
 /** A watch transport the test drives: each connection is recorded and ended or fed by hand. */
-class ScriptedWatch extends Watch {
+class ScriptedWatch implements WatchTransport {
   connections: Connection[] = [];
   /** Connection attempts to refuse before they connect, like ECONNREFUSED. */
   refuse = 0;
-  override watch(
+  watch(
     _path: string,
     query: Record<string, string | number | boolean | undefined>,
     callback: (phase: string, obj: unknown) => void,
@@ -51,16 +52,7 @@ class ScriptedWatch extends Watch {
   }
 }
 
-function kubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server: "https://127.0.0.1:1", skipTLSVerify: true }],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  return kc;
-}
+const access = { server: "https://127.0.0.1:1", token: "t", source: "a test" };
 
 const cm = (name: string, rv: string): KubernetesObject => ({
   apiVersion: "v1",
@@ -77,8 +69,8 @@ const serverError = () => {
 function setup() {
   const clock = new FakeClock();
   const metrics = new OperatorMetrics();
-  const client = new ScriptedClient(kubeConfig());
-  const transport = new ScriptedWatch(client.kubeConfig);
+  const client = new ScriptedClient(access);
+  const transport = new ScriptedWatch();
   const informer = new Informer({
     client,
     resource: Resources.ConfigMap,

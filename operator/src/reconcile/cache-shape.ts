@@ -1,0 +1,87 @@
+/**
+ * What the operator's caches keep of each object: only what the reconciler, the status computation
+ * and the autoscaler read, so a cluster with thousands of ModelDeployments fits in a small
+ * operator. Applied by each informer before an object is stored (as controller-runtime users do
+ * with a cache transform). Pure.
+ *
+ * - Every kind loses metadata.managedFields (often larger than the object itself) and kubectl's
+ *   last-applied-configuration annotation (a second copy of the spec). Nothing in the operator
+ *   reads them: ownership of our fields is settled by server-side apply on the server.
+ * - Pods keep only their identity, labels, annotations and owners, and of their status the
+ *   phase, conditions and container statuses (what `status.ts` reads); the pod spec is dropped.
+ * - Deployments and Services keep their spec: drift is judged against it.
+ */
+import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
+
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
+function slimMetadata(metadata: V1ObjectMeta | undefined): V1ObjectMeta | undefined {
+  if (!metadata) return metadata;
+  const { managedFields: _managedFields, ...rest } = metadata;
+  const annotations = rest.annotations;
+  if (annotations && LAST_APPLIED_ANNOTATION in annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...others } = annotations;
+    rest.annotations = others;
+  }
+  return rest;
+}
+
+/** Any kind: the object without managedFields and the last-applied annotation. */
+export function withoutBookkeeping<T extends KubernetesObject>(obj: T): T {
+  if (!obj.metadata) return obj;
+  return { ...obj, metadata: slimMetadata(obj.metadata) };
+}
+
+function slimContainerStatus(s: V1ContainerStatus): V1ContainerStatus {
+  return {
+    name: s.name,
+    ready: s.ready,
+    restartCount: s.restartCount,
+    image: s.image,
+    imageID: s.imageID,
+    ...(s.started === undefined ? {} : { started: s.started }),
+    ...(s.state ? { state: s.state } : {}),
+    ...(s.lastState ? { lastState: s.lastState } : {}),
+  };
+}
+
+/** A Pod as the status computation reads it: identity, labels, annotations, owners, phase, conditions, container statuses. */
+export function podForStatus(pod: V1Pod): V1Pod {
+  const m = pod.metadata ?? {};
+  const metadata: V1ObjectMeta = {};
+  for (const key of [
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generateName",
+    "labels",
+    "ownerReferences",
+    "creationTimestamp",
+    "deletionTimestamp",
+  ] as const) {
+    if (m[key] !== undefined) (metadata as Record<string, unknown>)[key] = m[key];
+  }
+  if (m.annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...annotations } = m.annotations;
+    metadata.annotations = annotations;
+  }
+  const s = pod.status;
+  return {
+    apiVersion: pod.apiVersion ?? "v1",
+    kind: pod.kind ?? "Pod",
+    metadata,
+    ...(s
+      ? {
+          status: {
+            ...(s.phase ? { phase: s.phase } : {}),
+            ...(s.conditions ? { conditions: s.conditions } : {}),
+            ...(s.containerStatuses ? { containerStatuses: s.containerStatuses.map(slimContainerStatus) } : {}),
+            ...(s.initContainerStatuses
+              ? { initContainerStatuses: s.initContainerStatuses.map(slimContainerStatus) }
+              : {}),
+          },
+        }
+      : {}),
+  };
+}
