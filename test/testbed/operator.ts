@@ -101,6 +101,8 @@ export interface StartOperatorOptions {
   /** Extra flags, e.g. lease timings. */
   args?: string[];
   name?: string;
+  /** Extra environment, e.g. NODE_OPTIONS. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts operator/src/main.ts as a child process with the declared RBAC and waits for /healthz. */
@@ -117,6 +119,7 @@ export async function startOperator(tb: Testbed, opts: StartOperatorOptions = {}
       "--log-level=debug",
       ...(opts.args ?? []),
     ],
+    ...(opts.env ? { env: opts.env } : {}),
   });
 }
 

@@ -13,9 +13,10 @@
  *
  * Environment: BENCH_MDS (default 500), BENCH_CONCURRENCY (client requests in flight, default 32),
  * BENCH_OPERATOR_WORKERS (the operator's --workers, default 4), BENCH_TIMEOUT_SECONDS (per phase,
- * default 240), BENCH_MEMORY_STEPS (default 1000,2000; empty to skip).
+ * default 240), BENCH_MEMORY_STEPS (default 1000,2000; empty to skip), BENCH_MEMORY_ONLY=1 (skip the
+ * timed phases; writes bench/results/operator-memory.json), BENCH_OPERATOR_NODE_OPTIONS (NODE_OPTIONS for the operator processes, e.g. V8 flags).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import path from "node:path";
@@ -37,6 +38,9 @@ const count = Number(process.env["BENCH_MDS"] ?? "500");
 const concurrency = Number(process.env["BENCH_CONCURRENCY"] ?? "32");
 const operatorWorkers = Number(process.env["BENCH_OPERATOR_WORKERS"] ?? "4"); // the operator's default
 const phaseTimeoutMs = Number(process.env["BENCH_TIMEOUT_SECONDS"] ?? "240") * 1000;
+const memoryOnly = process.env["BENCH_MEMORY_ONLY"] === "1";
+const operatorNodeOptions = process.env["BENCH_OPERATOR_NODE_OPTIONS"];
+const operatorEnv = operatorNodeOptions ? { env: { NODE_OPTIONS: operatorNodeOptions } } : {};
 const memorySteps = (process.env["BENCH_MEMORY_STEPS"] ?? "1000,2000")
   .split(",")
   .filter((s) => s.trim() !== "")
@@ -353,6 +357,7 @@ async function operatorPhase(tb: Testbed, client: KubeClient) {
   const op = await startOperator(tb, {
     args: ["--log-level=info", `--workers=${operatorWorkers}`],
     name: "bench-operator",
+    ...operatorEnv,
   });
   const pid = op.child.pid!;
   let watches: CollectionWatch[] = [];
@@ -517,6 +522,9 @@ interface MemoryStep {
   modelDeployments: number;
   /** Seconds from the first create of this step to every ModelDeployment of it Ready. */
   readySeconds: number;
+  /** RSS when the last of the step became Ready (the burst of reconciles just ended). */
+  rssAtReadyMiB: number;
+  /** RSS after 30 s at rest. */
   rssMiB: number;
   heapUsedMiB: number;
   cachedObjects: Record<string, number>;
@@ -541,6 +549,7 @@ async function memoryPhase(
   const op = await startOperator(tb, {
     args: ["--log-level=info", `--workers=${operatorWorkers}`],
     name: "bench-memory",
+    ...operatorEnv,
   });
   const pid = op.child.pid!;
   const ns = await tb.createNamespace("bench-memory");
@@ -577,7 +586,10 @@ async function memoryPhase(
         () => `${readyAt.size}/${created} Ready in ${ns}`,
       );
       const readySeconds = (performance.now() - t0) / 1000;
-      await sleep(5000); // the last status writes and pod updates
+      // The last status writes and pod updates land, then the operator sits idle for 30 s (V8 gives
+      // back the young generation it grew during the burst): the figure is what it holds at rest.
+      const burstRssMiB = procRssMiB(pid);
+      await sleep(30_000);
       const samples = await scrape(op);
       const heap = samples.find((x) => x.name === "maas_operator_nodejs_heap_size_used_bytes")?.value ?? NaN;
       const kinds: [string, Resource, string | undefined, (o: KubeObject) => KubeObject][] = [
@@ -598,6 +610,7 @@ async function memoryPhase(
       const step: MemoryStep = {
         modelDeployments: cachedObjects["modelDeployments"] ?? NaN,
         readySeconds: round(readySeconds, 1),
+        rssAtReadyMiB: round(burstRssMiB),
         rssMiB: round(procRssMiB(pid)),
         heapUsedMiB: round(heap / 2 ** 20),
         cachedObjects,
@@ -686,11 +699,11 @@ function markdown(report: Report): string {
       "",
       `Memory of one operator holding N ModelDeployments, each with its Deployment, Service and Pod (all Ready); growth ${report.memory.perModelDeploymentKiB} KiB RSS per ModelDeployment between the steps:`,
       "",
-      "| ModelDeployments | Cached objects | RSS MiB | V8 heap used MiB |",
-      "|---:|---:|---:|---:|",
+      "| ModelDeployments | Cached objects | RSS MiB when all Ready | RSS MiB after 30 s at rest | V8 heap used MiB |",
+      "|---:|---:|---:|---:|---:|",
       ...report.memory.steps.map(
         (m) =>
-          `| ${m.modelDeployments} | ${Object.values(m.cachedObjects).reduce((a, b) => a + b, 0)} | ${m.rssMiB} | ${m.heapUsedMiB} |`,
+          `| ${m.modelDeployments} | ${Object.values(m.cachedObjects).reduce((a, b) => a + b, 0)} | ${m.rssAtReadyMiB} | ${m.rssMiB} | ${m.heapUsedMiB} |`,
       ),
       "",
       "| Kind | JSON bytes as served | JSON bytes as cached |",
@@ -757,11 +770,27 @@ const onSignal = (): void => {
 process.once("SIGINT", onSignal);
 process.once("SIGTERM", onSignal);
 try {
-  const report = await run();
-  await mkdir(path.join(repoRoot, "bench/results"), { recursive: true });
-  await writeFile(path.join(repoRoot, "bench/results/operator.json"), JSON.stringify(report, null, 2) + "\n");
-  console.log(markdown(report));
-  log(`done in ${report.totalSeconds} s; wrote bench/results/operator.json`);
+  if (memoryOnly) {
+    // The memory phase alone (e.g. to compare V8 flags): printed, and kept in operator-memory.json.
+    const tb = await useTestbed("full");
+    await installCrd(tb);
+    const memory = await memoryPhase(tb, new KubeClient(tb.access));
+    const run = { date: new Date().toISOString(), nodeOptions: operatorNodeOptions ?? "", ...memory };
+    console.log(JSON.stringify(run, null, 2));
+    // One entry per NODE_OPTIONS value, the latest run of each.
+    const file = path.join(repoRoot, "bench/results/operator-memory.json");
+    const runs = (existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { nodeOptions: string }[]) : []).filter(
+      (r) => r.nodeOptions !== run.nodeOptions,
+    );
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify([...runs, run], null, 2) + "\n");
+  } else {
+    const report = await run();
+    await mkdir(path.join(repoRoot, "bench/results"), { recursive: true });
+    await writeFile(path.join(repoRoot, "bench/results/operator.json"), JSON.stringify(report, null, 2) + "\n");
+    console.log(markdown(report));
+    log(`done in ${report.totalSeconds} s; wrote bench/results/operator.json`);
+  }
 } catch (err) {
   process.stderr.write(`[bench:operator] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   exitCode = 1;
