@@ -136,10 +136,11 @@ describe("operator: crashes, restarts and leader election", function () {
     const { a } = await leaderAndStandby(id, ns, "rel");
     await sleep(500);
     const leaderId = await holder(id);
-    const stoppedAt = Date.now();
     assert.equal(await a.stop(), 0);
+    // Released before the process exited: the lease names nobody (or already the standby), never
+    // the stopped leader. A time bound would say the same less reliably on a loaded machine.
+    const afterExit = await holder(id);
+    assert.notEqual(afterExit, leaderId, "the stopped leader still holds the lease: it was not released");
     await newHolder(id, leaderId);
-    const s = (Date.now() - stoppedAt) / 1000;
-    assert.ok(s < lease.durationS, `handover took ${s} s, as long as an expiry: the lease was not released`);
   });
 });
