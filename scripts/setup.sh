@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything maas needs on a fresh machine of this kind: Debian's prometheus and openssl,
 # the npm packages (including the pinned Node 24 runtime), the Python packages the tests use, and
-# the test bed's Kubernetes binaries (built once from the Go module proxy, then cached by version).
+# the test bed's Kubernetes binaries (built once from the Go module proxy, then cached by version), and
+# the operator and CPU serving images (buildah/podman, cached by a key of what goes into them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
@@ -22,4 +23,7 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
 
 step "test bed binaries (cached by version in ${MAAS_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/maas-testbed})"
 bash test/testbed/build.sh >/dev/null
+
+step "images (npm run images: storage in ${MAAS_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/maas-images}; an unchanged tree builds nothing)"
+npm run --silent images
 step "ready"

@@ -28,6 +28,18 @@ export function stages(ins: readonly Instruction[]): Instruction[][] {
   return out;
 }
 
+/** The build-context sources of the COPY lines (not those copying `--from` a stage or an image), as written. */
+export function contextSources(ins: readonly Instruction[]): string[] {
+  return ins
+    .filter((i) => i.op === "COPY" && !i.args.includes("--from="))
+    .flatMap((i) =>
+      i.args
+        .split(/\s+/)
+        .filter((a) => !a.startsWith("--"))
+        .slice(0, -1),
+    );
+}
+
 /**
  * .dockerignore semantics, enough for an allow-list: later lines win, "!" re-includes, "*" stays within one
  * path segment, "**" spans segments, and a pattern that matches a directory matches everything under it.

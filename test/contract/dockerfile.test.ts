@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Commands, Paths, Ports } from "../../serving-image/src/contract.ts";
-import { allowed, parse, stages } from "./dockerfile-lib.ts";
+import { allowed, contextSources, parse, stages } from "./dockerfile-lib.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 
@@ -68,14 +68,7 @@ for (const f of files) {
     });
 
     it("copies only files that exist and that its .dockerignore lets into the context", () => {
-      const sources = all
-        .filter((i) => i.op === "COPY" && !i.args.includes("--from="))
-        .flatMap((i) =>
-          i.args
-            .split(/\s+/)
-            .filter((a) => !a.startsWith("--"))
-            .slice(0, -1),
-        );
+      const sources = contextSources(all);
       assert.ok(sources.length >= 4);
       for (const s of sources) {
         assert.ok(existsSync(resolve(root, s)), `${s} exists in the repository`);
@@ -98,9 +91,16 @@ for (const f of files) {
         assert.ok(all.some((i) => i.op === "RUN" && i.args.includes("tfjs-node-gpu/lib/napi-v*/tfjs_binding.node")));
       });
     } else {
-      it("builds on Node 24 and proves at build time that the tfjs-node binding loads", () => {
+      it("builds on Node 24 and proves at build time that the tfjs-node binding loads, unless TFJS_NODE_CHECK=false", () => {
         assert.ok(all.some((i) => i.op === "ARG" && i.args === "NODE_VERSION=24"));
-        assert.ok(all.some((i) => i.op === "RUN" && i.args.includes("require('@tensorflow/tfjs-node')")));
+        assert.ok(
+          all.some((i) => i.op === "ARG" && i.args === "TFJS_NODE_CHECK=true"),
+          "the check is on by default",
+        );
+        const check = all.find((i) => i.op === "RUN" && i.args.includes("require('@tensorflow/tfjs-node')"));
+        assert.ok(check, "a RUN loads the binding");
+        const guarded = check.args.slice(check.args.indexOf('if [ "$TFJS_NODE_CHECK" = true ]; then'));
+        assert.ok(guarded.includes("require('@tensorflow/tfjs-node')"), "the check is skipped only by the argument");
       });
     }
   });

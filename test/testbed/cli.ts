@@ -48,7 +48,7 @@ async function down(): Promise<void> {
     return;
   }
   const state = JSON.parse(readFileSync(currentFile, "utf8")) as ClusterState;
-  await stopRecorded(state.processes);
+  await stopRecorded(state);
   rmSync(currentFile);
   process.stdout.write(`Stopped ${state.processes.length} processes of ${state.runDir}\n`);
 }

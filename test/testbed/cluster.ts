@@ -8,8 +8,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
+import { ensureImages, imagesEnabled, type ImageRefs } from "./images.ts";
 import { ensureBinaries, repoRoot, runsRoot, testbedDir } from "./paths.ts";
 import { createPki, writeKubeconfig, type Pki } from "./pki.ts";
+import { removeLabelledContainers } from "./podman.ts";
 import { alive, freePort, startProcess, stopPid, waitUntil, type Proc } from "./proc.ts";
 import { fakeNodes, localNodeName } from "./nodes.ts";
 
@@ -30,6 +32,8 @@ export interface ClusterState {
   /** Directory standing in for PersistentVolumeClaims on the local node: `<dir>/<ns>/<claim>`. */
   agentPvcDir: string;
   processes: { name: string; pid: number; logFile: string }[];
+  /** Image mode: the images pods and operators run from (their containers carry RUN_LABEL=runDir). */
+  images?: ImageRefs;
 }
 
 export interface StartOptions {
@@ -128,6 +132,7 @@ export class Cluster {
   /** Starts etcd and the API server and waits for `/readyz`; then the full-mode parts if asked. */
   static async start(opts: StartOptions): Promise<Cluster> {
     const binDir = ensureBinaries();
+    const images = imagesEnabled() ? await ensureImages() : undefined;
     pruneOldRuns();
     const started = Date.now();
     const runDir = join(runsRoot, `run-${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
@@ -147,6 +152,7 @@ export class Cluster {
       agentPortsFile: join(runDir, "node-agent", "ports.json"),
       agentPvcDir: join(runDir, "node-agent", "pvcs"),
       processes: [],
+      ...(images ? { images } : {}),
     };
     const cluster = new Cluster(state, opts.detached ?? false);
     try {
@@ -307,6 +313,7 @@ export class Cluster {
       `--pvc-dir=${this.state.agentPvcDir}`,
       `--targets-file=${this.state.prometheusTargetsFile}`,
       `--repo-root=${repoRoot}`,
+      ...(this.state.images ? [`--images-run-label=${runDir}`] : []),
     ]);
     const { makeClients } = await import("./clients.ts");
     const { core } = makeClients(this.state.kubeconfig);
@@ -394,16 +401,18 @@ export class Cluster {
     return this.prometheus?.isRunning() ?? false;
   }
 
-  /** Stops every process this run started, newest first. */
+  /** Stops every process this run started, newest first, and any container of it left behind. */
   async stop(): Promise<void> {
-    await stopRecorded(this.state.processes);
+    await stopRecorded(this.state);
     for (const fn of this.stopHooks.splice(0)) fn();
   }
 }
 
-export async function stopRecorded(processes: readonly { name: string; pid: number }[]): Promise<void> {
-  for (const p of [...processes].reverse()) {
+export async function stopRecorded(state: Pick<ClusterState, "processes" | "images" | "runDir">): Promise<void> {
+  for (const p of [...state.processes].reverse()) {
     // The node agent needs time to stop its pods' processes; the rest stop within a second or two.
     await stopPid(p.pid, p.name === "node-agent" ? 20_000 : 10_000);
   }
+  // Containers outlive a killed `podman run` (or a test that never stopped its operator).
+  if (state.images) await removeLabelledContainers(state.runDir);
 }

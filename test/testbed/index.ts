@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Cluster, type Mode } from "./cluster.ts";
+import type { ImageRefs } from "./images.ts";
 import { makeClients, type Clients } from "./clients.ts";
 import { startKeda, type Keda } from "./keda.ts";
 import { writeKubeconfig, type Pki } from "./pki.ts";
@@ -41,6 +42,8 @@ export interface Testbed extends Clients {
   /** The test bed's CA and the API server's serving certificate (valid for 127.0.0.1: usable by loopback webhooks too). */
   pki: Pki;
   prometheusUrl: string | undefined;
+  /** Image mode (MAAS_TESTBED_IMAGES=1): the images the node agent and the operators run; else undefined. */
+  images: ImageRefs | undefined;
   /** Runs the test bed's kubectl; a non-zero exit is returned, not thrown. */
   kubectl(args: string[], opts?: { input?: string; kubeconfig?: string }): Promise<ExecResult>;
   helm(args: string[], opts?: { kubeconfig?: string }): Promise<ExecResult>;
@@ -90,6 +93,7 @@ function makeTestbed(cluster: Cluster): Testbed {
     runDir: s.runDir,
     binDir: s.binDir,
     pki: s.pki,
+    images: s.images,
     get prometheusUrl() {
       return cluster.state.prometheusUrl;
     },

@@ -1,18 +1,34 @@
 /**
  * Runs the real operator against the test bed the way the chart deploys it: the CRD installed,
  * the operator's namespace, and an identity that has exactly the RBAC rules the code declares
- * (operator/src/rbac.ts) — never cluster admin, so a missing rule fails a test.
+ * (operator/src/rbac.ts) — never cluster admin, so a missing rule fails a test. In image mode the
+ * operator runs from its image, with the chart's security context, volumes and memory limit.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { KubeConfig, type V1Deployment } from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
 import { CRD_NAME } from "../../operator/src/api/index.ts";
 import { clusterRules, leaderElectionRules } from "../../operator/src/rbac.ts";
 import type { ExecResult, Testbed } from "./index.ts";
 import { repoRoot } from "./paths.ts";
+import {
+  containerSecurity,
+  memoryLimitBytes,
+  removeContainer,
+  RUN_LABEL,
+  signalContainer,
+  startContainer,
+} from "./podman.ts";
 import { freePort, logTail } from "./proc.ts";
 
 export const OPERATOR_NAMESPACE = "maas-system";
+
+/** The --serving-image the test bed's operators get: the built image in image mode, else a name the node agent maps to the sources. */
+export function servingImageFor(tb: Testbed): string {
+  return tb.images?.serving ?? "maas-serving:test";
+}
 
 /**
  * Installs (or updates) the generated CRD with plain kubectl apply and waits until it is Established;
@@ -115,7 +131,7 @@ export async function startOperator(tb: Testbed, opts: StartOperatorOptions = {}
     name: opts.name ?? "operator",
     args: [
       `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
-      "--serving-image=maas-serving:test",
+      `--serving-image=${servingImageFor(tb)}`,
       "--log-level=debug",
       ...(opts.args ?? []),
     ],
@@ -133,27 +149,46 @@ export interface SpawnOperatorOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Runs operator/src/main.ts with exactly these flags on a free health port; resolves once /healthz answers. */
+/**
+ * Runs operator/src/main.ts with exactly these flags on a free health port, from the sources or (image
+ * mode) from the operator image; resolves once /healthz answers.
+ */
 export async function spawnOperator(tb: Testbed, opts: SpawnOperatorOptions): Promise<OperatorProcess> {
   const healthPort = await freePort();
-  const logFile = join(tb.runDir, "logs", `${opts.name}-${Date.now()}.log`);
-  const fd = openSync(logFile, "a");
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, "operator", "src", "main.ts"),
-      ...opts.args,
-      `--kubeconfig=${opts.kubeconfig}`,
-      `--health-port=${healthPort}`,
-    ],
-    { stdio: ["ignore", fd, fd], env: { ...process.env, ...opts.env } },
-  );
-  closeSync(fd);
+  const stamp = `${opts.name}-${Date.now()}`;
+  const logFile = join(tb.runDir, "logs", `${stamp}.log`);
+  let child: ChildProcess;
+  let container: string | undefined;
+  if (tb.images) {
+    container = `maas-tb-${stamp}`;
+    child = await startOperatorContainer(tb, container, opts, healthPort, logFile);
+  } else {
+    const fd = openSync(logFile, "a");
+    child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, "operator", "src", "main.ts"),
+        ...opts.args,
+        `--kubeconfig=${opts.kubeconfig}`,
+        `--health-port=${healthPort}`,
+      ],
+      { stdio: ["ignore", fd, fd], env: { ...process.env, ...opts.env } },
+    );
+    closeSync(fd);
+  }
   const exited = new Promise<number | null>((resolve) => {
     child.on("exit", (code) => {
-      resolve(code);
+      // `podman run` exits with the container's code; should it have died first, the container goes too.
+      void (container ? removeContainer(container) : Promise.resolve()).then(() => {
+        resolve(code);
+      });
     });
   });
+  // A container is signalled by name: a SIGKILL of `podman run` would leave the operator running.
+  const signal = (sig: NodeJS.Signals) => {
+    if (container) void signalContainer(container, sig);
+    else child.kill(sig);
+  };
   let alive = true;
   void exited.then(() => (alive = false));
   await tb.waitFor(
@@ -175,13 +210,115 @@ export async function spawnOperator(tb: Testbed, opts: SpawnOperatorOptions): Pr
     child,
     exited,
     async stop() {
-      if (alive) child.kill("SIGTERM");
+      if (alive) signal("SIGTERM");
       return exited;
     },
     async kill9() {
-      if (alive) child.kill("SIGKILL");
+      if (alive) signal("SIGKILL");
       await exited;
     },
     logs: () => readFileSync(logFile, "utf8"),
   };
+}
+
+/** The chart's operator Deployment, rendered once per test bed (the container's security context and volumes). */
+const chartDeployments = new Map<string, Promise<V1Deployment>>();
+
+function chartDeployment(tb: Testbed): Promise<V1Deployment> {
+  let rendered = chartDeployments.get(tb.runDir);
+  if (!rendered) {
+    rendered = tb.helm(["template", "maas-operator", join(repoRoot, "charts", "maas-operator")]).then((r) => {
+      if (r.code !== 0) throw new Error(`helm template of the chart failed: ${r.stderr}`);
+      const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind?: string } | null);
+      const deployment = docs.find((d) => d?.kind === "Deployment");
+      if (!deployment) throw new Error("the chart renders no Deployment");
+      return deployment;
+    });
+    chartDeployments.set(tb.runDir, rendered);
+  }
+  return rendered;
+}
+
+/**
+ * Starts the operator image as the chart's pod would run it: its security context (user, read-only root,
+ * no capabilities), its emptyDir volumes and memory limit, the chart's literal environment, on the host
+ * network. The kubeconfig goes in as a file readable by the container's user, its credentials inline.
+ */
+async function startOperatorContainer(
+  tb: Testbed,
+  name: string,
+  opts: SpawnOperatorOptions,
+  healthPort: number,
+  logFile: string,
+): Promise<ChildProcess> {
+  const pod = (await chartDeployment(tb)).spec!.template.spec!;
+  const c = pod.containers[0]!;
+  const dir = join(tb.runDir, "operator-containers", name);
+  const mounts: { host: string; container: string; readOnly: boolean }[] = [];
+  for (const m of c.volumeMounts ?? []) {
+    const volume = pod.volumes?.find((v) => v.name === m.name);
+    if (!volume?.emptyDir) throw new Error(`the chart mounts volume ${m.name}, which the test bed cannot provide`);
+    const host = join(dir, "volumes", m.name);
+    mkdirSync(host, { recursive: true });
+    chmodSync(host, 0o777);
+    mounts.push({ host, container: m.mountPath, readOnly: m.readOnly ?? false });
+  }
+  const kubeconfig = "/var/run/maas-testbed/kubeconfig";
+  mounts.push({
+    host: inlineKubeconfig(opts.kubeconfig, join(dir, "kubeconfig")),
+    container: kubeconfig,
+    readOnly: true,
+  });
+  const chartEnv = Object.fromEntries(
+    (c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]),
+  );
+  return startContainer(
+    {
+      name,
+      image: tb.images!.operator,
+      args: [...opts.args, `--kubeconfig=${kubeconfig}`, `--health-port=${healthPort}`],
+      env: { ...chartEnv, ...(opts.env as Record<string, string> | undefined) },
+      mounts,
+      security: containerSecurity(pod.securityContext, c),
+      memoryBytes: memoryLimitBytes(c),
+      labels: { [RUN_LABEL]: tb.runDir },
+    },
+    logFile,
+  );
+}
+
+/** Writes `source`'s current context with its credentials inline (no paths to files the container lacks). */
+function inlineKubeconfig(source: string, target: string): string {
+  const kc = new KubeConfig();
+  kc.loadFromFile(source);
+  const cluster = kc.getCurrentCluster()!;
+  const user = kc.getCurrentUser()!;
+  const data = (inline: string | undefined, file: string | undefined) =>
+    inline ?? (file ? readFileSync(file).toString("base64") : undefined);
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: "testbed",
+        cluster: { server: cluster.server, "certificate-authority-data": data(cluster.caData, cluster.caFile) },
+      },
+    ],
+    users: [
+      {
+        name: "operator",
+        user: {
+          ...(user.token ? { token: user.token } : {}),
+          ...(user.certFile || user.certData ? { "client-certificate-data": data(user.certData, user.certFile) } : {}),
+          ...(user.keyFile || user.keyData ? { "client-key-data": data(user.keyData, user.keyFile) } : {}),
+        },
+      },
+    ],
+    contexts: [{ name: "testbed", context: { cluster: "testbed", user: "operator" } }],
+    "current-context": "testbed",
+  };
+  mkdirSync(join(target, ".."), { recursive: true });
+  // Readable by the container's user, as the kubelet makes a projected ServiceAccount token (0644).
+  writeFileSync(target, JSON.stringify(config), { mode: 0o644 });
+  return target;
 }

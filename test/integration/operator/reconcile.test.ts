@@ -4,7 +4,7 @@ import type { V1Deployment } from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { gpuProducts } from "../../testbed/nodes.ts";
-import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
+import { installCrd, servingImageFor, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
 import { condition, createMd, manifest, model, patchMd, readMd, waitForCondition, writesBy } from "./helpers.ts";
 
 describe("operator: reconciling ModelDeployments on the real test bed", function () {
@@ -109,7 +109,7 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     assert.equal(r.code, 0, r.stderr);
     await tb.waitFor(
       "the image to be repaired",
-      async () => (await deployment("vision")).spec!.template.spec!.containers[0]!.image === "maas-serving:test",
+      async () => (await deployment("vision")).spec!.template.spec!.containers[0]!.image === servingImageFor(tb),
     );
 
     const old = await tb.core.readNamespacedService({ namespace: ns, name: "vision" });

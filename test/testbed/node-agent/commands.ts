@@ -4,22 +4,25 @@
  * through the environment variables the program reads, named here per container port.
  */
 import { join } from "node:path";
-import { Env, Ports } from "../../../serving-image/src/contract.ts";
+import { Commands, Env, Ports } from "../../../serving-image/src/contract.ts";
 
 export interface LocalCommand {
   /** The executable and the arguments that come before the container's own. */
   argv: string[];
   /** Container port → environment variable that tells the program which local port to bind. */
   portEnv: Record<number, string>;
+  /** The program is an image's entry point: in image mode that image runs instead, or nothing does. */
+  fromImage?: true;
 }
 
 export function commandTable(repoRoot: string): Record<string, LocalCommand> {
   const node = process.execPath;
   const fixture = (name: string) => join(repoRoot, "test", "testbed", "fixtures", name);
   return {
-    "maas-serving": {
+    [Commands.binary]: {
       argv: [node, join(repoRoot, "serving-image", "src", "main.ts")],
       portEnv: { [Ports.http]: Env.httpPort, [Ports.metrics]: Env.metricsPort },
+      fromImage: true,
     },
     // Test fixtures: a tiny HTTP server with a metrics endpoint, and a program that fails on purpose.
     "testbed-http-server": { argv: [node, fixture("http-server.ts")], portEnv: { 8080: "PORT", 9090: "METRICS_PORT" } },

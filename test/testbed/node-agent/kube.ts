@@ -16,7 +16,7 @@ export class KubeError extends Error {
 }
 
 export class Kube {
-  private readonly server: URL;
+  readonly server: URL;
   private readonly agent: Agent;
 
   constructor(kubeconfigPath: string) {

@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     "pvc-dir": { type: "string" },
     "targets-file": { type: "string" },
     "repo-root": { type: "string" },
+    // Image mode: run containers from their images with podman (labelled with this value).
+    "images-run-label": { type: "string" },
   },
 });
 const need = (k: keyof typeof args): string => {
@@ -39,6 +41,30 @@ const workDir = need("work-dir");
 const portsFile = need("ports-file");
 const targetsFile = need("targets-file");
 const commands = commandTable(need("repo-root"));
+const runLabel = args["images-run-label"];
+
+/** What a kubelet gets for a projected ServiceAccount token: a token bound to the pod (TokenRequest API). */
+async function requestToken(pod: V1Pod, expirationSeconds: number, audience: string | undefined): Promise<string> {
+  const { namespace, name, uid } = pod.metadata!;
+  const sa = pod.spec?.serviceAccountName ?? "default";
+  const review = await kube.request<{ status: { token: string } }>(
+    "POST",
+    `/api/v1/namespaces/${namespace!}/serviceaccounts/${sa}/token`,
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: {
+        ...(audience ? { audiences: [audience] } : {}),
+        expirationSeconds,
+        boundObjectRef: { apiVersion: "v1", kind: "Pod", name, uid },
+      },
+    },
+  );
+  return review.status.token;
+}
+const images = runLabel
+  ? { runLabel, apiServer: { host: kube.server.hostname, port: kube.server.port }, requestToken }
+  : undefined;
 
 function log(msg: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }) + "\n");
@@ -191,10 +217,18 @@ async function syncPods(): Promise<void> {
         allocatePort: freePort,
         readData,
         log,
+        ...(images ? { images } : {}),
       });
       runners.set(uid, runner);
       log("Admitted pod", { pod: `${pod.metadata!.namespace!}/${pod.metadata!.name!}` });
-      await runner.start();
+      try {
+        await runner.start();
+      } catch (err) {
+        // E.g. a projected token the API server would not issue yet: the next sync admits the pod again.
+        runners.delete(uid);
+        log("Starting pod failed; retrying", { pod: `${runner.namespace}/${runner.name}`, error: String(err) });
+        continue;
+      }
     }
     runner.update(pod);
     if (pod.metadata?.deletionTimestamp && !runner.isTerminating) {

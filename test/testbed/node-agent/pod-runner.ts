@@ -1,16 +1,30 @@
 /**
- * Runs one pod bound to the local node as local processes, the way a kubelet would: init
- * containers in order, then the containers, with the pod's environment, a free local port per
- * container port, directories for emptyDir and PVC volumes, HTTP/TCP probes, restarts with
- * back-off, and a pod status computed from all of that. Test bed only.
+ * Runs one pod bound to the local node the way a kubelet would: init containers in order, then the
+ * containers, with the pod's environment, directories for emptyDir, PVC and (image mode) projected
+ * volumes, HTTP/TCP probes, restarts with back-off, and a pod status computed from all of that. Test
+ * bed only.
+ *
+ * A container runs as a local process (commands.ts maps it to a program in this checkout, and a free
+ * local port per container port is passed through the environment), or, in image mode, from its image
+ * with podman on the host network, with the pod's security context and mounts (podman.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { constants } from "node:os";
-import { join } from "node:path";
-import type { V1Container, V1Pod, V1Probe } from "@kubernetes/client-node";
+import { dirname, join } from "node:path";
+import type { V1Container, V1Pod, V1Probe, V1Volume } from "@kubernetes/client-node";
+import {
+  containerSecurity,
+  imageUser,
+  memoryLimitBytes,
+  nonRootRefusal,
+  removeContainer,
+  RUN_LABEL,
+  signalContainer,
+  startContainer,
+} from "../podman.ts";
 import { commandKey, type LocalCommand } from "./commands.ts";
 
 export interface RunnerContext {
@@ -21,6 +35,15 @@ export interface RunnerContext {
   /** Reads the decoded data of a Secret or ConfigMap (for env and envFrom); undefined when absent. */
   readData(kind: "Secret" | "ConfigMap", namespace: string, name: string): Promise<Record<string, string> | undefined>;
   log(msg: string, fields?: Record<string, unknown>): void;
+  /** Image mode: containers whose image is in the test bed's image storage run from it with podman. */
+  images?: {
+    /** Value of podman.ts's RUN_LABEL on every container started, so the test bed can remove leftovers. */
+    runLabel: string;
+    /** The API server as containers reach it on the host network (KUBERNETES_SERVICE_HOST/PORT). */
+    apiServer: { host: string; port: string };
+    /** A token for the pod's ServiceAccount, bound to the pod, as the kubelet gets one (TokenRequest). */
+    requestToken(pod: V1Pod, expirationSeconds: number, audience: string | undefined): Promise<string>;
+  };
 }
 
 /** Container state as the API serialises it (timestamps as RFC 3339 strings). */
@@ -33,6 +56,12 @@ interface ContainerState {
 interface Run {
   container: V1Container;
   init: boolean;
+  /** "image": podman runs the container's image; "local": a program of this checkout (commands.ts). */
+  runtime: "local" | "image" | undefined;
+  /** The image's USER, for the runAsNonRoot check (image runtime). */
+  imageUser: string | undefined;
+  /** The podman container of the current attempt (image runtime). */
+  containerName: string | undefined;
   proc: ChildProcess | undefined;
   pid: number | undefined;
   ports: Map<number, number>;
@@ -55,6 +84,7 @@ interface Run {
 }
 
 const now = () => new Date().toISOString();
+const terminationMessagePath = (c: V1Container) => c.terminationMessagePath ?? "/dev/termination-log";
 const maxBackoffMs = 60_000;
 
 export class PodRunner {
@@ -94,8 +124,12 @@ export class PodRunner {
       let path: string | undefined;
       if (v.emptyDir) path = join(this.dir, "volumes", v.name);
       else if (v.persistentVolumeClaim) path = join(this.ctx.pvcDir, this.namespace, v.persistentVolumeClaim.claimName);
+      else if (v.projected && this.ctx.images) path = join(this.dir, "volumes", v.name);
       if (path) {
         mkdirSync(path, { recursive: true });
+        // As the kubelet makes them: an emptyDir is writable by whichever user the containers run as.
+        if (v.emptyDir) chmodSync(path, 0o777);
+        if (v.projected) await this.project(v, path);
         this.volumes.set(v.name, path);
       }
     }
@@ -105,11 +139,20 @@ export class PodRunner {
     ];
     for (const { c, init } of containers) {
       const ports = new Map<number, number>();
-      for (const p of c.ports ?? []) ports.set(p.containerPort, await this.ctx.allocatePort());
+      // A program told its port through the environment gets a free one; in image mode any other container
+      // binds its container port itself, on the host network (as a hostNetwork pod does).
+      const portEnv = this.ctx.commands[commandKey(c)]?.portEnv ?? {};
+      for (const p of c.ports ?? []) {
+        const fixed = this.ctx.images && portEnv[p.containerPort] === undefined;
+        ports.set(p.containerPort, fixed ? p.containerPort : await this.ctx.allocatePort());
+      }
       const terminationFile = join(this.dir, `${c.name}.termination-log`);
       this.runs.push({
         container: c,
         init,
+        runtime: undefined,
+        imageUser: undefined,
+        containerName: undefined,
         proc: undefined,
         pid: undefined,
         ports,
@@ -160,31 +203,102 @@ export class PodRunner {
    */
   private async prepare(r: Run): Promise<void> {
     const problems: string[] = [];
+    r.runtime ??= await this.runtimeFor(r);
+    if (r.runtime === "image") {
+      const refusal = nonRootRefusal(containerSecurity(this.pod.spec?.securityContext, r.container), r.imageUser!);
+      if (refusal)
+        problems.push(
+          `${refusal} (pod: "${this.name}_${this.namespace}(${this.uid})", container: ${r.container.name})`,
+        );
+    }
     r.env = await this.environment(r, problems);
     r.configError = problems[0];
     if (r.configError) r.state = { waiting: { reason: "CreateContainerConfigError", message: r.configError } };
   }
 
-  private async environment(r: Run, problems: string[]): Promise<NodeJS.ProcessEnv> {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: this.dir, TMPDIR: join(this.dir, "tmp") };
-    mkdirSync(join(this.dir, "tmp"), { recursive: true });
-    const meta = this.pod.metadata!;
-    const field = (path: string): string | undefined => {
-      const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
-      if (label) return meta.labels?.[label[1]!];
-      const annotation = /^metadata\.annotations\['(.+)'\]$/.exec(path);
-      if (annotation) return meta.annotations?.[annotation[1]!];
-      const fields: Record<string, string | undefined> = {
-        "metadata.name": meta.name,
-        "metadata.namespace": meta.namespace,
-        "metadata.uid": meta.uid,
-        "spec.nodeName": this.pod.spec?.nodeName,
-        "spec.serviceAccountName": this.pod.spec?.serviceAccountName,
-        "status.podIP": "127.0.0.1",
-        "status.hostIP": "127.0.0.1",
-      };
-      return fields[path];
+  /**
+   * In image mode a container whose image is in the test bed's image storage runs from it; a test fixture
+   * without an image runs locally. Undefined: nothing can run it (the pull error is set).
+   */
+  private async runtimeFor(r: Run): Promise<Run["runtime"]> {
+    const local = this.ctx.commands[commandKey(r.container)];
+    if (!this.ctx.images) return "local";
+    const image = r.container.image ?? "";
+    r.imageUser = await imageUser(image);
+    if (r.imageUser !== undefined) return "image";
+    if (local && !local.fromImage) return "local";
+    r.state = {
+      waiting: {
+        reason: "ErrImagePull",
+        message: `node agent: image "${image}" is not in the test bed's image storage (npm run images)`,
+      },
     };
+    return undefined;
+  }
+
+  /** Writes a projected volume (the ServiceAccount token, kube-root-ca.crt, the namespace) as the kubelet does. */
+  private async project(v: V1Volume, dir: string): Promise<void> {
+    const files: Record<string, string> = {};
+    for (const source of v.projected?.sources ?? []) {
+      const token = source.serviceAccountToken;
+      if (token) {
+        files[token.path] = await this.ctx.images!.requestToken(
+          this.pod,
+          token.expirationSeconds ?? 3600,
+          token.audience,
+        );
+      }
+      for (const [kind, ref] of [
+        ["ConfigMap", source.configMap],
+        ["Secret", source.secret],
+      ] as const) {
+        if (!ref?.name) continue;
+        const data = (await this.ctx.readData(kind, this.namespace, ref.name)) ?? {};
+        for (const item of ref.items ?? Object.keys(data).map((key) => ({ key, path: key }))) {
+          const value = data[item.key];
+          if (value !== undefined) files[item.path] = value;
+        }
+      }
+      for (const item of source.downwardAPI?.items ?? []) {
+        const value = item.fieldRef ? this.field(item.fieldRef.fieldPath) : undefined;
+        if (value !== undefined) files[item.path] = value;
+      }
+    }
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), content, { mode: 0o644 });
+    }
+  }
+
+  /** A downward-API field of this pod, as env `fieldRef`s and projected volumes read it. */
+  private field(path: string): string | undefined {
+    const meta = this.pod.metadata!;
+    const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+    if (label) return meta.labels?.[label[1]!];
+    const annotation = /^metadata\.annotations\['(.+)'\]$/.exec(path);
+    if (annotation) return meta.annotations?.[annotation[1]!];
+    const fields: Record<string, string | undefined> = {
+      "metadata.name": meta.name,
+      "metadata.namespace": meta.namespace,
+      "metadata.uid": meta.uid,
+      "spec.nodeName": this.pod.spec?.nodeName,
+      "spec.serviceAccountName": this.pod.spec?.serviceAccountName,
+      "status.podIP": "127.0.0.1",
+      "status.hostIP": "127.0.0.1",
+    };
+    return fields[path];
+  }
+
+  private async environment(r: Run, problems: string[]): Promise<NodeJS.ProcessEnv> {
+    // A container from an image gets the pod's environment and what every kubelet adds; a local process
+    // also needs this machine's PATH and a home and temporary directory of its own.
+    const apiServer = this.ctx.images?.apiServer;
+    const env: NodeJS.ProcessEnv =
+      r.runtime === "image" && apiServer
+        ? { KUBERNETES_SERVICE_HOST: apiServer.host, KUBERNETES_SERVICE_PORT: apiServer.port }
+        : { PATH: process.env.PATH, HOME: this.dir, TMPDIR: join(this.dir, "tmp") };
+    if (r.runtime !== "image") mkdirSync(join(this.dir, "tmp"), { recursive: true });
+    const field = (path: string) => this.field(path);
     // The kubelet's own words for a reference it cannot resolve.
     const lookup = async (
       kind: "Secret" | "ConfigMap",
@@ -223,16 +337,14 @@ export class PodRunner {
         if (v !== undefined) env[e.name] = v;
       }
     }
-    // Paths inside the container become local paths: volume mounts and the termination-message file.
-    const mounts = (r.container.volumeMounts ?? [])
-      .map((m) => ({ at: m.mountPath, local: this.volumes.get(m.name) }))
-      .filter((m): m is { at: string; local: string } => m.local !== undefined)
-      .sort((a, b) => b.at.length - a.at.length);
-    const terminationPath = r.container.terminationMessagePath ?? "/dev/termination-log";
+    // For a local process, paths inside the container become local paths: volume mounts and the
+    // termination-message file (a container sees them mounted where the pod says).
+    const mounts = this.mounts(r);
+    const terminationPath = terminationMessagePath(r.container);
     const key = commandKey(r.container);
     const portEnv = this.ctx.commands[key]?.portEnv ?? {};
     for (const [name, value] of Object.entries(env)) {
-      if (value === undefined) continue;
+      if (value === undefined || r.runtime === "image") continue;
       if (value === terminationPath) {
         env[name] = r.terminationFile;
         continue;
@@ -245,6 +357,14 @@ export class PodRunner {
       if (name) env[name] = String(local);
     }
     return env;
+  }
+
+  /** The container's volume mounts with the local directory of each, longest mount path first. */
+  private mounts(r: Run): { at: string; local: string; readOnly: boolean }[] {
+    return (r.container.volumeMounts ?? [])
+      .map((m) => ({ at: m.mountPath, local: this.volumes.get(m.name), readOnly: m.readOnly ?? false }))
+      .filter((m): m is { at: string; local: string; readOnly: boolean } => m.local !== undefined)
+      .sort((a, b) => b.at.length - a.at.length);
   }
 
   private restartPolicy(): string {
@@ -281,9 +401,10 @@ export class PodRunner {
   }
 
   private launch(r: Run): void {
+    if (r.runtime === undefined) return;
     const key = commandKey(r.container);
     const cmd = this.ctx.commands[key];
-    if (!cmd) {
+    if (r.runtime === "local" && !cmd) {
       r.state = {
         waiting: {
           reason: "ErrImagePull",
@@ -292,11 +413,38 @@ export class PodRunner {
       };
       return;
     }
-    const args = [...cmd.argv.slice(1), ...(r.container.command?.slice(1) ?? []), ...(r.container.args ?? [])];
     writeFileSync(r.terminationFile, "");
-    const fd = openSync(r.logFile, "a");
-    const child = spawn(cmd.argv[0]!, args, { cwd: this.dir, env: r.env, stdio: ["ignore", fd, fd], detached: true });
-    closeSync(fd);
+    let child: ChildProcess;
+    if (r.runtime === "image") {
+      // Writable by the container's user, mounted where the pod says the kubelet reads the message from.
+      chmodSync(r.terminationFile, 0o666);
+      r.containerName = `k8s_${r.container.name}_${this.name}_${this.namespace}_${this.uid.slice(0, 8)}_${r.restartCount}`;
+      const labels = { [RUN_LABEL]: this.ctx.images!.runLabel };
+      const mounts = [
+        ...this.mounts(r).map((m) => ({ host: m.local, container: m.at, readOnly: m.readOnly })),
+        { host: r.terminationFile, container: terminationMessagePath(r.container), readOnly: false },
+      ];
+      child = startContainer(
+        {
+          name: r.containerName,
+          image: r.container.image!,
+          command: r.container.command,
+          args: r.container.args,
+          env: Object.fromEntries(Object.entries(r.env).filter((e): e is [string, string] => e[1] !== undefined)),
+          mounts,
+          security: containerSecurity(this.pod.spec?.securityContext, r.container),
+          memoryBytes: memoryLimitBytes(r.container),
+          labels,
+        },
+        r.logFile,
+      );
+    } else {
+      const argv = cmd!.argv;
+      const args = [...argv.slice(1), ...(r.container.command?.slice(1) ?? []), ...(r.container.args ?? [])];
+      const fd = openSync(r.logFile, "a");
+      child = spawn(argv[0]!, args, { cwd: this.dir, env: r.env, stdio: ["ignore", fd, fd], detached: true });
+      closeSync(fd);
+    }
     r.proc = child;
     r.pid = child.pid;
     r.started = true;
@@ -309,8 +457,12 @@ export class PodRunner {
       pod: `${this.namespace}/${this.name}`,
       container: r.container.name,
       pid: child.pid,
+      ...(r.containerName ? { image: r.container.image, podman: r.containerName } : {}),
     });
+    const name = r.containerName;
     child.on("exit", (code, signal) => {
+      // `podman run` exits with its container's code; should it have died first, its container goes too.
+      if (name) void removeContainer(name);
       this.exited(r, code ?? 128 + (signal ? constants.signals[signal] : 0), signal);
     });
     child.on("error", (err) => {
@@ -458,12 +610,22 @@ export class PodRunner {
   }
 
   private kill(r: Run, sig: NodeJS.Signals): void {
-    if (!r.pid) return;
-    try {
-      process.kill(-r.pid, sig);
-    } catch {
-      /* gone */
-    }
+    const pid = r.pid;
+    if (!pid) return;
+    const signalProcess = () => {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    // A container is signalled by name (`podman run` forwards SIGTERM, but a SIGKILL of it would leave the
+    // container running); before its container exists, `podman run` itself is signalled.
+    if (r.containerName && r.proc) {
+      void signalContainer(r.containerName, sig).then((delivered) => {
+        if (!delivered) signalProcess();
+      });
+    } else signalProcess();
   }
 
   /** SIGTERM to every process, SIGKILL after the grace period; resolves when all are gone. */
@@ -499,7 +661,7 @@ export class PodRunner {
       name: r.container.name,
       image: r.container.image ?? "",
       imageID: "",
-      containerID: r.pid ? `testbed://${r.pid}` : "",
+      containerID: r.containerName ? `podman://${r.containerName}` : r.pid ? `testbed://${r.pid}` : "",
       ready: r.init
         ? Boolean(r.state.terminated && r.state.terminated.exitCode === 0)
         : r.ready && Boolean(r.state.running),
