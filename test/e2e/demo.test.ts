@@ -25,7 +25,7 @@ describe("e2e: npm run demo", function () {
     assert.ok((out.match(/liveness-[a-z0-9]+-[a-z0-9]+: \d+ requests/g)?.length ?? 0) >= 2, out);
     assert.match(
       out,
-      /Status: Ready=True, ModelAvailable=True, Scheduled=True, Progressing=False, Degraded=False, ScalingActive=True, ScalingLimited=False/,
+      /Status: Ready=True, ModelAvailable=True, Scheduled=True, Progressing=False, Degraded=False, Stalled=False, ScalingActive=True, ScalingLimited=False/,
     );
   });
 });
