@@ -259,8 +259,12 @@ async function main(): Promise<void> {
     await kubectl(tb, ["-n", namespace, "events", "--for", `modeldeployment/${name}`]);
     if (served < 2) throw new Error("the burst did not scale the model up");
 
-    say('Prometheus scraped every replica: sum by (pod) (maas_requests_total{maas_deployment="liveness"})');
-    const query = `sum by (pod) (maas_requests_total{maas_deployment="${name}",maas_namespace="${namespace}"})`;
+    // Over a range: the pods scaled away are gone from the scrape targets, and an instant query drops
+    // their series at once (staleness markers); their last counts are still in the range.
+    say(
+      'Prometheus scraped every replica: sum by (pod) (max_over_time(maas_requests_total{maas_deployment="liveness"}[10m]))',
+    );
+    const query = `sum by (pod) (max_over_time(maas_requests_total{maas_deployment="${name}",maas_namespace="${namespace}"}[10m]))`;
     const response = (await (
       await fetch(`${tb.prometheusUrl!}/api/v1/query?query=${encodeURIComponent(query)}`)
     ).json()) as {
