@@ -1,12 +1,15 @@
 /**
  * Writes the maas-operator chart's RBAC rules (charts/maas-operator/templates/_rules.tpl) from
- * operator/src/rbac.ts, so the rules the code declares are the rules the chart grants. Run with
- * `npm run generate`; test/contract/chart-rbac-drift.test.ts fails when the committed file differs.
+ * operator/src/rbac.ts, so the rules the code declares are the rules the chart grants, and its Grafana
+ * dashboard (scripts/grafana-dashboard.ts) from the metric names the code exports. Run with
+ * `npm run generate`; test/contract/chart-rbac-drift.test.ts and dashboard-drift.test.ts fail when a
+ * committed file differs.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { clusterRules, leaderElectionRules, type PolicyRule } from "../operator/src/rbac.ts";
+import { dashboardJson, generatedDashboardFile } from "./grafana-dashboard.ts";
 
 const root = join(import.meta.dirname, "..");
 
@@ -52,9 +55,14 @@ export function chartRulesTemplate(): string {
 }
 
 function main(): void {
-  const text = chartRulesTemplate();
-  writeFileSync(join(root, generatedRulesFile), text);
-  console.log(`wrote ${generatedRulesFile} (${Buffer.byteLength(text)} bytes)`);
+  for (const [file, text] of [
+    [generatedRulesFile, chartRulesTemplate()],
+    [generatedDashboardFile, dashboardJson()],
+  ] as const) {
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), text);
+    console.log(`wrote ${file} (${Buffer.byteLength(text)} bytes)`);
+  }
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main();

@@ -87,6 +87,24 @@ build_go() {
   link_current "$name" "$v"
 }
 
+# build_ours <name> <module@version>: one of our own small Go programs (test/testbed/go/<name>/main.go)
+# built against a module from the proxy, in a wrapper module like the others. The cache key is the
+# module's version plus a hash of main.go, so editing the program rebuilds it.
+build_ours() {
+  local name=$1 modv=$2 main="$here/go/$1/main.go" sum
+  sum=$(sha256sum "$main" | cut -c1-12)
+  local v="${modv#*@}-$sum"
+  if built "$name" "$v"; then link_current "$name" "$v"; return; fi
+  log "$name $v: building"
+  local w="$src/$name-$v"
+  wrapper "$w"; cd "$w"
+  cp "$main" main.go
+  go get "$modv" >&2
+  go build -v -trimpath -ldflags "-s -w" -o "out/$name" . 2>&1 | progress "$name $v"
+  mv "out/$name" "$bin/$name-$v-$go_os_arch"
+  link_current "$name" "$v"
+}
+
 # What helm's own Makefile stamps: its version, and the Kubernetes version of its client-go, which
 # `helm template` and `helm lint` assume when no cluster is asked (otherwise they assume v1.20).
 helm_ldflags() {
@@ -138,5 +156,8 @@ fi
 [[ $only == all || $only == helm ]] && build_go helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
   "$HELM_VERSION-$HELM_BUILD" helm_ldflags
 [[ $only == all || $only == keda ]] && build_keda
+# Our GitOps checkers: Argo CD's Lua VM and Flux's kstatus (not part of "all": only their suite needs them).
+[[ $only == argocd-lua-health ]] && build_ours argocd-lua-health "github.com/yuin/gopher-lua@$GOPHER_LUA_VERSION"
+[[ $only == kstatus ]] && build_ours kstatus "sigs.k8s.io/cli-utils@$CLI_UTILS_VERSION"
 log "done in $((SECONDS - start))s; binaries in $bin"
 echo "$bin"

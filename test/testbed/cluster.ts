@@ -117,6 +117,11 @@ function pruneOldRuns(): void {
   }
 }
 
+/** Prometheus file-SD targets that tests add (test bed index: addScrapeTarget). */
+export function extraTargetsFile(state: ClusterState): string {
+  return join(state.runDir, "prometheus", "extra-targets.json");
+}
+
 export class Cluster {
   readonly state: ClusterState;
   private readonly procs: Proc[] = [];
@@ -358,6 +363,7 @@ export class Cluster {
     const dir = join(this.state.runDir, "prometheus");
     mkdirSync(dir, { recursive: true });
     if (!existsSync(this.state.prometheusTargetsFile)) writeFileSync(this.state.prometheusTargetsFile, "[]");
+    if (!existsSync(extraTargetsFile(this.state))) writeFileSync(extraTargetsFile(this.state), "[]");
     const config = join(dir, "prometheus.yml");
     writeFileSync(
       config,
@@ -370,6 +376,14 @@ export class Cluster {
         "    scrape_timeout: 1s",
         "    file_sd_configs:",
         `      - files: [${JSON.stringify(this.state.prometheusTargetsFile)}]`,
+        "        refresh_interval: 1s",
+        // Targets a test adds (the operator under test): their series keep their own labels, as a
+        // ServiceMonitor with honorLabels keeps the autoscaler's namespace and name.
+        "  - job_name: testbed-extra",
+        "    honor_labels: true",
+        "    scrape_timeout: 1s",
+        "    file_sd_configs:",
+        `      - files: [${JSON.stringify(extraTargetsFile(this.state))}]`,
         "        refresh_interval: 1s",
         "",
       ].join("\n"),

@@ -5,10 +5,10 @@
  */
 import { loadKubeconfig, type ClusterAccess } from "../../operator/src/controller/kubeconfig.ts";
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { Cluster, type Mode } from "./cluster.ts";
+import { Cluster, extraTargetsFile, type Mode } from "./cluster.ts";
 import type { ImageRefs } from "./images.ts";
 import { makeClients, type Clients } from "./clients.ts";
 import { startKeda, type Keda } from "./keda.ts";
@@ -63,6 +63,8 @@ export interface Testbed extends Clients {
   startPrometheus(): Promise<void>;
   /** Starts KEDA (operator and metrics API server, built on first use) once per test bed run. */
   startKeda(): Promise<Keda>;
+  /** Has Prometheus scrape `address` (host:port, /metrics) every second, its series keeping their own labels. */
+  addScrapeTarget(address: string, labels: Record<string, string>): void;
 }
 
 let current: { cluster: Cluster; bed: Testbed } | undefined;
@@ -160,6 +162,11 @@ function makeTestbed(cluster: Cluster): Testbed {
     startKeda() {
       keda ??= startKeda(cluster, bed);
       return keda;
+    },
+    addScrapeTarget(address, labels) {
+      const file = extraTargetsFile(s);
+      const targets = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as unknown[]) : [];
+      writeFileSync(file, JSON.stringify([...targets, { targets: [address], labels }]));
     },
   };
   return bed;

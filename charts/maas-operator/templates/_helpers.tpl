@@ -32,6 +32,12 @@ app.kubernetes.io/part-of: maas
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels the operator puts on every serving pod it creates (operator/src/reconcile/labels.ts). */}}
+{{- define "maas-operator.servingPodLabels" -}}
+app.kubernetes.io/managed-by: maas-operator
+app.kubernetes.io/component: model-server
+{{- end }}
+
 {{- define "maas-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "maas-operator.fullname" .) .Values.serviceAccount.name }}

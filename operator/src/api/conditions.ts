@@ -14,6 +14,13 @@ export const ConditionTypes = {
   Progressing: "Progressing",
   /** Something needs a human: crash loops, image pull failures, a child owned by someone else. */
   Degraded: "Degraded",
+  /**
+   * kstatus' abnormal-true condition, so Flux and other kstatus users read a broken object as Failed
+   * instead of InProgress: True, with the cause's reason and message, while Degraded is True, the
+   * model cannot be fetched, verified or loaded (ModelAvailable=False), or the rollout passed its
+   * progress deadline.
+   */
+  Stalled: "Stalled",
   /** The autoscaler is reading its metric and acting on it (False while holding replicas). */
   ScalingActive: "ScalingActive",
   /**
@@ -43,6 +50,29 @@ export const HoldingReasons = {
 } as const;
 export type HoldingReason = (typeof HoldingReasons)[keyof typeof HoldingReasons];
 
+/** Why ModelAvailable is False: the model cannot be fetched, verified or loaded. */
+const ModelFailures = {
+  ModelFetchFailed: "ModelFetchFailed",
+  ModelLoadFailed: "ModelLoadFailed",
+  ChecksumMismatch: "ChecksumMismatch",
+  CredentialsSecretMissing: "CredentialsSecretMissing",
+  ModelClaimMissing: "ModelClaimMissing",
+} as const;
+
+/** Why Degraded is True. */
+const DegradedCauses = {
+  CrashLooping: "CrashLooping",
+  ImagePullFailed: "ImagePullFailed",
+  ChildConflict: "ChildConflict",
+  InvalidSpec: "InvalidSpec",
+  ApplyForbidden: "ApplyForbidden",
+  /** The API server failed to apply a child (a 5xx, a timeout, a conflict): retried with back-off. */
+  ApplyFailed: "ApplyFailed",
+} as const;
+
+/** Why Progressing is False short of completion: the Deployment's own verdict. */
+const RolloutFailures = { ProgressDeadlineExceeded: "ProgressDeadlineExceeded" } as const;
+
 /** Reasons, grouped by the condition that uses them. CamelCase, as metav1.Condition requires. */
 export const Reasons = {
   Ready: {
@@ -58,11 +88,7 @@ export const Reasons = {
     /** The current revision does not serve yet; the previous one still does. */
     PreviousRevisionServing: "PreviousRevisionServing",
     ModelLoading: "ModelLoading",
-    ModelFetchFailed: "ModelFetchFailed",
-    ModelLoadFailed: "ModelLoadFailed",
-    ChecksumMismatch: "ChecksumMismatch",
-    CredentialsSecretMissing: "CredentialsSecretMissing",
-    ModelClaimMissing: "ModelClaimMissing",
+    ...ModelFailures,
   },
   Scheduled: {
     PodsScheduled: "PodsScheduled",
@@ -72,17 +98,18 @@ export const Reasons = {
   Progressing: {
     RolloutInProgress: "RolloutInProgress",
     RolloutComplete: "RolloutComplete",
-    ProgressDeadlineExceeded: "ProgressDeadlineExceeded",
+    ...RolloutFailures,
   },
   Degraded: {
     AsExpected: "AsExpected",
-    CrashLooping: "CrashLooping",
-    ImagePullFailed: "ImagePullFailed",
-    ChildConflict: "ChildConflict",
-    InvalidSpec: "InvalidSpec",
-    ApplyForbidden: "ApplyForbidden",
-    /** The API server failed to apply a child (a 5xx, a timeout, a conflict): retried with back-off. */
-    ApplyFailed: "ApplyFailed",
+    ...DegradedCauses,
+  },
+  Stalled: {
+    AsExpected: "AsExpected",
+    // True: the reason of the condition that stalls the object.
+    ...DegradedCauses,
+    ...ModelFailures,
+    ...RolloutFailures,
   },
   ScalingActive: {
     MetricAvailable: "MetricAvailable",

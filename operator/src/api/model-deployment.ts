@@ -536,8 +536,8 @@ const condition = object(
   "A condition in the standard Kubernetes form (metav1.Condition).",
   {
     type: string(
-      "Condition type in CamelCase: Ready, ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, " +
-        "ScalingLimited.",
+      "Condition type in CamelCase: Ready, ModelAvailable, Scheduled, Progressing, Degraded, Stalled, " +
+        "ScalingActive, ScalingLimited.",
       {
         pattern:
           "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
@@ -607,20 +607,36 @@ const autoscalingStatus = object(
   },
 );
 
-export const statusSchema = object("Observed state, written by the operator only.", {
-  observedGeneration: integer("metadata.generation this status describes.", { minimum: 0, format: "int64" }),
-  conditions: array(
-    "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, ScalingLimited.",
-    condition,
-    { maxItems: 16, listType: "map", mapKeys: ["type"] },
-  ),
-  replicas: integer("Serving pods that exist (the Deployment's status.replicas).", { minimum: 0, format: "int32" }),
-  readyReplicas: integer("Serving pods that are ready to answer requests.", { minimum: 0, format: "int32" }),
-  replicasSummary: string("ready/desired, e.g. 2/3, for the Replicas column.", { maxLength: 32 }),
-  selector: string("Label selector of the serving pods, for the scale subresource.", { maxLength: 1024 }),
-  endpoint: string("In-cluster URL of the model server, e.g. http://sentiment.ml.svc:8080.", { maxLength: 512 }),
-  autoscaling: autoscalingStatus,
-});
+// Defaulted to {observedGeneration: 0} on every read until the operator first writes status: kstatus
+// (Flux) takes an object without status or conditions for Current, so an object no operator has
+// seen yet would pass a health check; generation 1 against observedGeneration 0 reads InProgress.
+export const statusSchema = object(
+  "Observed state, written by the operator only.",
+  {
+    observedGeneration: integer(
+      "metadata.generation this status describes; 0 until the operator has seen the object.",
+      {
+        minimum: 0,
+        format: "int64",
+        default: 0,
+      },
+    ),
+    conditions: array(
+      "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, ScalingLimited. " +
+        "Stalled (kstatus' condition) is True, with the cause's reason, while Degraded is True, the model cannot be " +
+        "fetched or loaded, or the rollout passed its progress deadline.",
+      condition,
+      { maxItems: 16, listType: "map", mapKeys: ["type"] },
+    ),
+    replicas: integer("Serving pods that exist (the Deployment's status.replicas).", { minimum: 0, format: "int32" }),
+    readyReplicas: integer("Serving pods that are ready to answer requests.", { minimum: 0, format: "int32" }),
+    replicasSummary: string("ready/desired, e.g. 2/3, for the Replicas column.", { maxLength: 32 }),
+    selector: string("Label selector of the serving pods, for the scale subresource.", { maxLength: 1024 }),
+    endpoint: string("In-cluster URL of the model server, e.g. http://sentiment.ml.svc:8080.", { maxLength: 512 }),
+    autoscaling: autoscalingStatus,
+  },
+  { default: {} },
+);
 
 export type ModelDeploymentSpec = Static<typeof specSchema>;
 export type ModelDeploymentStatus = Static<typeof statusSchema>;

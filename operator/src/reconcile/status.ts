@@ -246,6 +246,11 @@ function blockingCause(f: Facts): string | undefined {
 
 const autoscalingOf = (f: Facts) => f.md.status?.autoscaling;
 
+/** Stalled=True with the reason and message of the condition that stalls the object. */
+const stalled = (cause: Verdict): Verdict => ({ status: "True", reason: cause.reason, message: cause.message });
+const whenStatus = (cause: Verdict, status: Verdict["status"]) =>
+  cause.status === status ? stalled(cause) : undefined;
+
 /** The condition chains; order within a chain is priority. */
 const chains: Record<ConditionType, Rule[]> = {
   ScalingActive: [
@@ -360,7 +365,7 @@ const chains: Record<ConditionType, Rule[]> = {
           ? {
               status: "True",
               reason: Reasons.Degraded.CrashLooping,
-              message: `Container ${f.crashLoop.container} of pod ${f.crashLoop.pod} is crash looping (${f.crashLoop.restarts} restarts)${f.crashLoop.message ? ": " + f.crashLoop.message : ""}`,
+              message: `Container ${f.crashLoop.container} of pod ${f.crashLoop.pod} is crash looping (${plural(f.crashLoop.restarts, "restart")})${f.crashLoop.message ? ": " + f.crashLoop.message : ""}`,
             }
           : undefined,
     },
@@ -376,6 +381,27 @@ const chains: Record<ConditionType, Rule[]> = {
           : undefined,
     },
     { name: "otherwise", when: () => ({ status: "False", reason: Reasons.Degraded.AsExpected, message: "" }) },
+  ],
+  // kstatus (Flux, kpt, cli-utils) reads Stalled=True as Failed; without it a broken object can only
+  // be InProgress, and a health check waits for its timeout. Stalled repeats the cause in the
+  // cause's words, so Ready, Degraded and ModelAvailable keep their meaning for everyone else.
+  Stalled: [
+    {
+      name: "something needs a human (Degraded)",
+      when: (f) => whenStatus(evaluate(ConditionTypes.Degraded, f), "True"),
+    },
+    {
+      name: "the model cannot be fetched, verified or loaded",
+      when: (f) => whenStatus(evaluate(ConditionTypes.ModelAvailable, f), "False"),
+    },
+    {
+      name: "the rollout passed its progress deadline",
+      when: (f) => {
+        const p = evaluate(ConditionTypes.Progressing, f);
+        return p.reason === Reasons.Progressing.ProgressDeadlineExceeded ? stalled(p) : undefined;
+      },
+    },
+    { name: "otherwise", when: () => ({ status: "False", reason: Reasons.Stalled.AsExpected, message: "" }) },
   ],
   Scheduled: [
     {
@@ -615,7 +641,7 @@ function eventFor(type: ConditionType, v: Verdict): StatusEvent | undefined {
   return undefined;
 }
 
-const order: ConditionType[] = ["Ready", "ModelAvailable", "Scheduled", "Progressing", "Degraded"];
+const order: ConditionType[] = ["Ready", "ModelAvailable", "Scheduled", "Progressing", "Degraded", "Stalled"];
 const autoscaledOrder: ConditionType[] = [...order, ConditionTypes.ScalingActive, ConditionTypes.ScalingLimited];
 
 /**

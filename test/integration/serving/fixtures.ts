@@ -7,6 +7,7 @@ import { copyFile, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { writeLayersModel } from "../../../scripts/sentiment/train.ts";
 
 export const humanModelsDir = path.resolve(
   import.meta.dirname,
@@ -57,22 +58,7 @@ export async function saveLayersModel(dir: string): Promise<string> {
     .dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }), name: "score" })
     .apply(hidden) as tf.SymbolicTensor;
   const model = tf.model({ inputs: [features, extra], outputs: [probs, score] });
-  await mkdir(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weights = artifacts.weightData as ArrayBuffer;
-      await writeFile(path.join(dir, "weights.bin"), Buffer.from(weights));
-      const json = {
-        format: "layers-model",
-        generatedBy: artifacts.generatedBy,
-        convertedBy: null,
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
-      };
-      await writeFile(path.join(dir, "model.json"), JSON.stringify(json));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-    }),
-  );
+  await writeLayersModel(model, dir);
   model.dispose();
   return dir;
 }

@@ -175,21 +175,25 @@ describe("computeStatus", function () {
     assert.equal(cond(o, "ModelAvailable").reason, "ChecksumMismatch");
   });
 
-  it("is Degraded when the serving container crash loops, with its last words", function () {
-    const crashing = pod("a", {
+  /** A serving container in CrashLoopBackOff after `restarts` exits like `terminated`. */
+  const crashLoopingPod = (restarts: number, terminated: { exitCode: number; message?: string; reason?: string }) =>
+    pod("a", {
       conditions: [{ type: "PodScheduled", status: "True" }],
       containerStatuses: [
         {
           name: "serve",
           ready: false,
-          restartCount: 4,
+          restartCount: restarts,
           image: "",
           imageID: "",
           state: { waiting: { reason: "CrashLoopBackOff" } },
-          lastState: { terminated: { exitCode: 1, message: "out of memory loading weights" } },
+          lastState: { terminated },
         },
       ],
     });
+
+  it("is Degraded when the serving container crash loops, with its last words", function () {
+    const crashing = crashLoopingPod(4, { exitCode: 1, message: "out of memory loading weights" });
     const c = cond(
       { deployment: deployment({ replicas: 1, ready: 0 }), pods: [crashing], conflicts: [], ...rev },
       "Degraded",
@@ -589,6 +593,93 @@ describe("computeStatus", function () {
         [cond(o, "Ready").reason, cond(o, "Ready").message],
         ["ReconcileFailed", `The API server said no (${kind})`],
       );
+    }
+  });
+
+  it("is Stalled, in the cause's words, exactly while a human must act (kstatus reads it as Failed)", function () {
+    const crashLooping = crashLoopingPod(3, { exitCode: 137, reason: "Killed" });
+    const pendingForGpus = pod("a", {
+      phase: "Pending",
+      conditions: [
+        {
+          type: "PodScheduled",
+          status: "False",
+          message: "0/4 nodes are available: 3 Insufficient nvidia.com/gpu.",
+        },
+      ],
+    });
+    const pastDeadline = deployment({ replicas: 1, ready: 0 });
+    pastDeadline.status!.conditions = [
+      {
+        type: "Progressing",
+        status: "False",
+        reason: "ProgressDeadlineExceeded",
+        message: 'ReplicaSet "sentiment-abc" has timed out progressing.',
+      },
+    ];
+    const rolling = deployment({ replicas: 1, ready: 1, total: 2, updated: 1, available: 1 });
+    const cases: [string, Omit<Observed, keyof typeof rev>, [string, string]][] = [
+      [
+        "ready",
+        { deployment: deployment({ replicas: 1, ready: 1 }), pods: [readyPod("a")], conflicts: [] },
+        ["False", "AsExpected"],
+      ],
+      [
+        "rolling",
+        { deployment: rolling, pods: [readyPod("a", previous), pod("b", { phase: "Pending" })], conflicts: [] },
+        ["False", "AsExpected"],
+      ],
+      [
+        "waiting for GPUs",
+        { deployment: deployment({ replicas: 1, ready: 0 }), pods: [pendingForGpus], conflicts: [] },
+        ["False", "AsExpected"],
+      ],
+      [
+        "crash looping",
+        { deployment: deployment({ replicas: 1, ready: 0 }), pods: [crashLooping], conflicts: [] },
+        ["True", "CrashLooping"],
+      ],
+      [
+        "a child conflict",
+        { deployment: undefined, pods: [], conflicts: [{ kind: "Deployment", name: "sentiment" }] },
+        ["True", "ChildConflict"],
+      ],
+      [
+        "fetch failed",
+        {
+          deployment: deployment({ replicas: 1, ready: 0 }),
+          pods: [fetchFailed("model fetch failed: GET … returned 404 Not Found")],
+          conflicts: [],
+        },
+        ["True", "ModelFetchFailed"],
+      ],
+      [
+        "load failed",
+        {
+          deployment: deployment({ replicas: 1, ready: 0 }),
+          pods: [loadFailed("waiting", "model load failed: bad weights")],
+          conflicts: [],
+        },
+        ["True", "ModelLoadFailed"],
+      ],
+      [
+        "past the progress deadline",
+        { deployment: pastDeadline, pods: [pendingForGpus], conflicts: [] },
+        ["True", "ProgressDeadlineExceeded"],
+      ],
+    ];
+    const m = md({ replicas: 1 });
+    for (const [what, observed, want] of cases) {
+      const o = { ...observed, ...rev };
+      const c = cond(o, "Stalled", m);
+      assert.deepEqual([c.status, c.reason], want, what);
+      if (c.status === "True") {
+        // The cause's own condition says the same, so the two never tell different stories.
+        const cause = computeStatus(m, o, now).status.conditions!.find(
+          (x) => x.type !== "Stalled" && x.reason === c.reason,
+        );
+        assert.equal(cause?.message, c.message, what);
+      }
     }
   });
 
