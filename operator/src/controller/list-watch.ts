@@ -29,6 +29,8 @@ export class ListWatch<T extends KubernetesObject> {
   #objects = new Map<string, Map<string, T>>();
   #resourceVersion = "";
   #stopped = false;
+  /** Counts stops: a watch that connects after a stop (or a stop and a start) belongs to no one and is ended. */
+  #epoch = 0;
   #request: AbortController | undefined;
   #reconnectDelayMs = 0;
   #hasConnected = false;
@@ -56,6 +58,7 @@ export class ListWatch<T extends KubernetesObject> {
 
   stop(): Promise<void> {
     this.#stopped = true;
+    this.#epoch += 1;
     this.#abort();
     return Promise.resolve();
   }
@@ -117,14 +120,21 @@ export class ListWatch<T extends KubernetesObject> {
     this.#hasConnected = true;
     const query: Record<string, string> = { resourceVersion: this.#resourceVersion, allowWatchBookmarks: "true" };
     if (this.#o.labelSelector !== undefined) query["labelSelector"] = this.#o.labelSelector;
-    this.#request = await this.#o.transport.watch(
+    const epoch = this.#epoch;
+    const request = await this.#o.transport.watch(
       this.#o.path,
       query,
       (phase, obj) => {
-        this.#event(phase, obj);
+        if (epoch === this.#epoch) this.#event(phase, obj);
       },
-      (doneErr) => void this.#done(doneErr),
+      (doneErr) => {
+        if (epoch === this.#epoch) void this.#done(doneErr);
+      },
     );
+    // Stopped while the watch was connecting: end it, or it would stream (and hold a connection)
+    // for nobody, and a later stop could not reach the watch that replaced it.
+    if (epoch !== this.#epoch) request.abort();
+    else this.#request = request;
   }
 
   #event(phase: string, raw: unknown): void {

@@ -108,6 +108,31 @@ describe("ListWatch (the informer's cache)", () => {
     await t.lw.stop();
   });
 
+  it("ends a watch that connects after a stop, and ignores what it sends", async () => {
+    const transport = new (class implements WatchTransport {
+      connect: ((c: AbortController) => void) | undefined;
+      event: WatchCallback | undefined;
+      watch(_p: string, _q: Record<string, unknown>, event: WatchCallback): Promise<AbortController> {
+        this.event = event;
+        return new Promise((resolve) => (this.connect = resolve));
+      }
+    })();
+    const lw = new ListWatch<KubernetesObject>({
+      path: "/api/v1/configmaps",
+      transport,
+      list: () => Promise.resolve({ metadata: { resourceVersion: "1" }, items: [] }),
+    });
+    const started = lw.start();
+    await flush();
+    await lw.stop();
+    const late = new AbortController();
+    transport.connect!(late);
+    await started;
+    assert.equal(late.signal.aborted, true, "the late watch is ended");
+    transport.event!("ADDED", obj("ghost", "2"));
+    assert.equal(lw.get("ghost", "ns"), undefined);
+  });
+
   it("stores what the transform returns, from lists and from watch events", async () => {
     const slim = (o: KubernetesObject): KubernetesObject => {
       const { managedFields: _dropped, ...metadata } = o.metadata ?? {};
