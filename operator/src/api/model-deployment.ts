@@ -607,36 +607,31 @@ const autoscalingStatus = object(
   },
 );
 
-// Defaulted to {observedGeneration: 0} on every read until the operator first writes status: kstatus
-// (Flux) takes an object without status or conditions for Current, so an object no operator has
-// seen yet would pass a health check; generation 1 against observedGeneration 0 reads InProgress.
-export const statusSchema = object(
-  "Observed state, written by the operator only.",
-  {
-    observedGeneration: integer(
-      "metadata.generation this status describes; 0 until the operator has seen the object.",
-      {
-        minimum: 0,
-        format: "int64",
-        default: 0,
-      },
-    ),
-    conditions: array(
-      "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, ScalingLimited. " +
-        "Stalled (kstatus' condition) is True, with the cause's reason, while Degraded is True, the model cannot be " +
-        "fetched or loaded, or the rollout passed its progress deadline.",
-      condition,
-      { maxItems: 16, listType: "map", mapKeys: ["type"] },
-    ),
-    replicas: integer("Serving pods that exist (the Deployment's status.replicas).", { minimum: 0, format: "int32" }),
-    readyReplicas: integer("Serving pods that are ready to answer requests.", { minimum: 0, format: "int32" }),
-    replicasSummary: string("ready/desired, e.g. 2/3, for the Replicas column.", { maxLength: 32 }),
-    selector: string("Label selector of the serving pods, for the scale subresource.", { maxLength: 1024 }),
-    endpoint: string("In-cluster URL of the model server, e.g. http://sentiment.ml.svc:8080.", { maxLength: 512 }),
-    autoscaling: autoscalingStatus,
-  },
-  { default: {} },
-);
+// No defaults under status: the API server applies defaults on every read, so a defaulted status
+// field the object does not store makes every later no-op apply a write (a new resourceVersion each
+// time a GitOps tool applies the same manifest).
+export const statusSchema = object("Observed state, written by the operator only.", {
+  observedGeneration: integer(
+    "metadata.generation this status describes; absent until the operator has seen the object.",
+    {
+      minimum: 0,
+      format: "int64",
+    },
+  ),
+  conditions: array(
+    "Ready summarises the others: ModelAvailable, Scheduled, Progressing, Degraded, ScalingActive, ScalingLimited. " +
+      "Stalled (kstatus' condition) is True, with the cause's reason, while Degraded is True, the model cannot be " +
+      "fetched or loaded, or the rollout passed its progress deadline.",
+    condition,
+    { maxItems: 16, listType: "map", mapKeys: ["type"] },
+  ),
+  replicas: integer("Serving pods that exist (the Deployment's status.replicas).", { minimum: 0, format: "int32" }),
+  readyReplicas: integer("Serving pods that are ready to answer requests.", { minimum: 0, format: "int32" }),
+  replicasSummary: string("ready/desired, e.g. 2/3, for the Replicas column.", { maxLength: 32 }),
+  selector: string("Label selector of the serving pods, for the scale subresource.", { maxLength: 1024 }),
+  endpoint: string("In-cluster URL of the model server, e.g. http://sentiment.ml.svc:8080.", { maxLength: 512 }),
+  autoscaling: autoscalingStatus,
+});
 
 export type ModelDeploymentSpec = Static<typeof specSchema>;
 export type ModelDeploymentStatus = Static<typeof statusSchema>;

@@ -34,9 +34,11 @@ export interface Situation {
 export const situations: readonly Situation[] = [
   {
     name: "not-seen-yet",
-    what: "no operator has seen it yet (the CRD defaults status.observedGeneration to 0)",
+    // No status at all: Argo CD's check waits for one; kstatus cannot tell an object no controller
+    // has seen from one that needs none, and reads Current (README, Known limits).
+    what: "no operator has seen it yet (no status)",
     argo: "Progressing",
-    kstatus: "InProgress",
+    kstatus: "Current",
     argoMessage: /^Waiting for the maas operator to see this ModelDeployment$/,
   },
   {
