@@ -67,8 +67,14 @@ export interface Testbed extends Clients {
   addScrapeTarget(address: string, labels: Record<string, string>): void;
 }
 
-let current: { cluster: Cluster; bed: Testbed } | undefined;
-let starting: Promise<Testbed> | undefined;
+// Kept on globalThis: mocha loads the root hook with require() and the test files with import(),
+// which can give this module two instances; both must see (and stop) the one running test bed.
+const shared = globalThis as typeof globalThis & {
+  [key: symbol]:
+    { current?: { cluster: Cluster; bed: Testbed } | undefined; starting?: Promise<Testbed> | undefined } | undefined;
+};
+const KEY = Symbol.for("maas.testbed");
+const state = (shared[KEY] ??= {});
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<ExecResult> {
   return new Promise((resolve) => {
@@ -178,28 +184,29 @@ function makeTestbed(cluster: Cluster): Testbed {
  * Prometheus starts it if it isn't running.
  */
 export async function useTestbed(mode: Mode, opts: { prometheus?: boolean } = {}): Promise<Testbed> {
-  while (starting) await starting.catch(() => undefined);
+  while (state.starting) await state.starting.catch(() => undefined);
   const task = (async () => {
-    if (!current) {
+    if (!state.current) {
       const cluster = await Cluster.start({ mode, prometheus: opts.prometheus ?? false });
-      current = { cluster, bed: makeTestbed(cluster) };
-    } else {
-      if (mode === "full" && current.cluster.state.mode === "api") await current.cluster.startFull();
-      if (opts.prometheus && !current.cluster.prometheusRunning) await current.cluster.startPrometheus();
+      state.current = { cluster, bed: makeTestbed(cluster) };
+      return state.current.bed;
     }
-    return current.bed;
+    const c = state.current;
+    if (mode === "full" && c.cluster.state.mode === "api") await c.cluster.startFull();
+    if (opts.prometheus && !c.cluster.prometheusRunning) await c.cluster.startPrometheus();
+    return c.bed;
   })();
-  starting = task;
+  state.starting = task;
   try {
     return await task;
   } finally {
-    starting = undefined;
+    state.starting = undefined;
   }
 }
 
 /** Stops the shared test bed, if one was started. */
 export async function stopTestbed(): Promise<void> {
-  const c = current;
-  current = undefined;
+  const c = state.current;
+  state.current = undefined;
   if (c) await c.cluster.stop();
 }
