@@ -32,24 +32,7 @@ function openssl(args: string[], cwd: string): void {
 export function createPki(dir: string): Pki {
   mkdirSync(dir, { recursive: true });
   const p = (f: string) => join(dir, f);
-  openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "3650",
-      "-subj",
-      "/CN=maas-testbed-ca",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-    ],
-    dir,
-  );
+  selfSignedCa(dir, "ca", "maas-testbed-ca");
   writeFileSync(
     p("server.ext"),
     "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
