@@ -21,6 +21,8 @@ export interface AuditEvent {
   objectRef?: { resource?: string; namespace?: string; name?: string; apiGroup?: string; subresource?: string };
   responseStatus?: { code?: number };
   requestReceivedTimestamp: string;
+  /** Path and query, e.g. with the field manager of an apply. */
+  requestURI?: string;
   userAgent?: string;
 }
 

@@ -3,7 +3,24 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { LoadGenerator } from "../../testbed/load.ts";
 import { prng } from "../../unit/controller/fake-clock.ts";
 import { condition, createMd, manifest, waitForCondition, writesBy } from "../operator/helpers.ts";
-import { Timeline, autoscaledSpec, autoscalerBed, halfLoad, lowerSince, seconds } from "./fixtures.ts";
+import { Timeline, autoscaledSpec, autoscalerBed, halfLoad, lowerSince, seconds, type Sample } from "./fixtures.ts";
+
+/** The samples where something a status write could carry changed, one line each. */
+function changes(samples: readonly Sample[], from: number): string {
+  const line = (s: Sample) => {
+    const a = s.md.status?.autoscaling;
+    const ready = s.md.status?.conditions?.find((c) => c.type === "Ready");
+    return `ready ${s.ready}, desired ${s.desired ?? "?"}, mode ${s.mode ?? "?"}, metric ${a?.currentMetric ?? "?"}/${a?.panicMetric ?? "?"}, Ready ${ready?.status ?? "?"} "${ready?.message ?? ""}"`;
+  };
+  const out: string[] = [];
+  let last = "";
+  for (const s of samples) {
+    const l = line(s);
+    if (l !== last) out.push(`  ${seconds(s.t - from)} s ${l}`);
+    last = l;
+  }
+  return out.join("\n");
+}
 
 describe("autoscaler: request load scales real serving pods (full loop: serving processes ▸ Prometheus ▸ operator ▸ Deployment ▸ scheduler)", function () {
   const bed = autoscalerBed("autoscale");
@@ -159,12 +176,14 @@ describe("autoscaler: request load scales real serving pods (full loop: serving 
     const writes = (await writesBy(tb, op.user, since)).filter(
       (e) => e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(name) === true,
     );
+    const watched = tl.between(from);
     assert.deepEqual(
       writes.map((e) => `${e.verb} ${e.objectRef?.resource ?? ""}/${e.objectRef?.subresource ?? ""}`),
       [],
-      "writes by the operator under a steady load",
+      `writes by the operator under a steady load:\n${writes
+        .map((e) => `  ${seconds(Date.parse(e.requestReceivedTimestamp) - since.getTime())} s ${e.requestURI ?? ""}`)
+        .join("\n")}\nwhat the timeline saw change:\n${changes(watched, from)}`,
     );
-    const watched = tl.between(from);
     const counts = [...new Set(watched.map((s) => `${s.desired ?? "?"}/${s.replicas ?? "?"}`))];
     console.log(
       `      settled at 3 replicas after ${seconds(settled.t)} s; ${watched.length} samples over ${seconds(tl.now() - from)} s of noisy load: desired/replicas seen ${counts.join(", ")}`,
