@@ -8,6 +8,7 @@ import type { DataPlane } from "../dataplane.ts";
 import type { Logger } from "../log.ts";
 import { ErrorCodes, ServingError, invalidArgument, toServingError } from "../protocol/errors.ts";
 import type { ModelRef } from "../protocol/model-info.ts";
+import { readJson } from "../protocol/json-reader.ts";
 import {
   decodeV1Predict,
   encodeV1Metadata,
@@ -60,7 +61,7 @@ function sendError(req: Request, res: Response, err: ServingError): void {
 function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) throw invalidArgument("Request body is empty; expected a JSON object");
   try {
-    return JSON.parse(body.toString("utf8")) as unknown;
+    return readJson(body);
   } catch (err) {
     throw invalidArgument(`Malformed JSON in request body: ${(err as Error).message}`);
   }

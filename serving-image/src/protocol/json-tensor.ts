@@ -3,6 +3,7 @@
  * inference, ragged-list and element-type checks) and flat storage back to nested JSON text.
  */
 import { invalidArgument as invalidArgumentOf } from "./errors.ts";
+import { NumericList } from "./json-reader.ts";
 import { allocateData, sizeOfShape, type DType, type HostTensor, type TensorData } from "./tensor.ts";
 
 const INT32_MIN = -2147483648;
@@ -52,14 +53,44 @@ function storeLeaf(data: TensorData, i: number, v: unknown, dtype: DType): strin
   }
 }
 
+/** A list as JavaScript arrays (a NumericList met inside an ordinary list is walked as one). */
+function nested(v: unknown): unknown {
+  return v instanceof NumericList ? v.toNested() : v;
+}
+
+/** The indices of element `i` of a row-major tensor of `shape`. */
+function unravel(i: number, shape: readonly number[]): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return out;
+}
+
+/**
+ * The numbers of a NumericList as `dtype`: float32 in one conversion; other types element by element
+ * through the same check as any leaf, so a wrong type gets the same message (`where(i)` names element i).
+ */
+function fromNumbers(list: NumericList, dtype: DType, where: (i: number, err: string) => string): TensorData {
+  if (dtype === "float32") return list.float32();
+  const numbers = list.numbers();
+  const data = allocateData(dtype, numbers.length);
+  for (let i = 0; i < numbers.length; i++) {
+    const err = storeLeaf(data, i, numbers[i], dtype);
+    if (err !== undefined) throw invalidArgumentOf(where(i, err));
+  }
+  return data;
+}
+
 /** The shape a nested list implies, read along its first elements. */
 function inferShape(value: unknown): number[] {
   const shape: number[] = [];
-  let v = value;
+  let v = nested(value);
   while (Array.isArray(v)) {
     shape.push(v.length);
     if (v.length === 0) break;
-    v = v[0] as unknown;
+    v = nested(v[0]);
   }
   return shape;
 }
@@ -69,12 +100,18 @@ function inferShape(value: unknown): number[] {
  * of the wrong type with a message naming `what` and the element's index.
  */
 export function decodeNestedTensor(value: unknown, dtype: DType, what: string): HostTensor {
+  if (value instanceof NumericList) {
+    const shape = [...value.shape];
+    const data = fromNumbers(value, dtype, (i, err) => `Bad value in ${what} at ${pathOf(unravel(i, shape))}: ${err}`);
+    return { dtype, shape, data };
+  }
   const shape = inferShape(value);
   const size = sizeOfShape(shape);
   const data = allocateData(dtype, size);
   let n = 0;
   const indices: number[] = [];
-  const walk = (v: unknown, depth: number): void => {
+  const walk = (element: unknown, depth: number): void => {
+    const v = nested(element);
     if (depth === shape.length) {
       if (Array.isArray(v)) {
         throw invalidArgumentOf(
@@ -112,16 +149,23 @@ export function decodeNestedTensor(value: unknown, dtype: DType, what: string): 
  * `shape`. Nesting is not required to mirror the shape (KServe allows flat or nested).
  */
 export function decodeFlatTensor(value: unknown, dtype: DType, shape: readonly number[], what: string): HostTensor {
-  if (!Array.isArray(value)) throw invalidArgumentOf(`${what}: 'data' must be a list, got ${describe(value)}`);
+  if (!Array.isArray(value) && !(value instanceof NumericList)) {
+    throw invalidArgumentOf(`${what}: 'data' must be a list, got ${describe(value)}`);
+  }
   const size = sizeOfShape(shape);
   // Count before allocating: the shape is the client's claim, the data is what it sent.
   const count = countLeaves(value);
   if (count !== size) {
     throw invalidArgumentOf(`${what}: 'data' has ${count} elements, but shape [${shape.join(",")}] needs ${size}`);
   }
+  if (value instanceof NumericList) {
+    const data = fromNumbers(value, dtype, (i, err) => `${what}: bad element ${i} of 'data': ${err}`);
+    return { dtype, shape: [...shape], data };
+  }
   const data = allocateData(dtype, size);
   let n = 0;
-  const walk = (v: unknown): void => {
+  const walk = (element: unknown): void => {
+    const v = nested(element);
     if (Array.isArray(v)) {
       for (const e of v) walk(e);
       return;
@@ -135,6 +179,7 @@ export function decodeFlatTensor(value: unknown, dtype: DType, shape: readonly n
 }
 
 function countLeaves(v: unknown): number {
+  if (v instanceof NumericList) return v.size;
   if (!Array.isArray(v)) return 1;
   let n = 0;
   for (const e of v) n += countLeaves(e);

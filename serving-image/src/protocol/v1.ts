@@ -3,6 +3,7 @@
  * formats), and response encoding, matching TF Serving's shapes, messages and status codes.
  */
 import { ErrorCodes, ServingError, decodePathSegment, invalidArgument } from "./errors.ts";
+import { isJsonObject, isList, NumericList } from "./json-reader.ts";
 import { decodeNestedTensor, encodeTensorJson } from "./json-tensor.ts";
 import { tfDTypeOf, type ModelInfo, type ModelRef } from "./model-info.ts";
 import {
@@ -127,10 +128,6 @@ export interface V1PredictRequest {
   readonly inputs: Map<string, HostTensor>;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 function checkKeys(obj: Record<string, unknown>, signature: ModelSignature, where: string): void {
   const names = signature.inputs.map((s) => s.name);
   for (const key of Object.keys(obj)) {
@@ -152,24 +149,26 @@ function checkShape(spec: TensorSpec, t: HostTensor, what: string): void {
   }
 }
 
-function decodeRows(instances: unknown[], signature: ModelSignature): Map<string, HostTensor> {
-  if (instances.length === 0) throw invalidArgument("'instances' is an empty list; send at least one instance");
+function decodeRows(list: unknown[] | NumericList, signature: ModelSignature): Map<string, HostTensor> {
+  if (list.length === 0) throw invalidArgument("'instances' is an empty list; send at least one instance");
   const inputs = new Map<string, HostTensor>();
   const single = signature.inputs.length === 1 ? signature.inputs[0] : undefined;
-  const named = instances.some(isPlainObject);
+  // A list of numbers (the common case, read flat) has no objects in it.
+  const instances = list instanceof NumericList ? undefined : list;
+  const named = instances?.some(isJsonObject) === true;
   if (single !== undefined && !named) {
-    const t = decodeNestedTensor(instances, single.dtype, `'instances' (input '${single.name}', ${single.dtype})`);
+    const t = decodeNestedTensor(list, single.dtype, `'instances' (input '${single.name}', ${single.dtype})`);
     checkShape(single, t, "built from 'instances'");
     inputs.set(single.name, t);
     return inputs;
   }
-  if (!named) {
+  if (!named || instances === undefined) {
     throw invalidArgument(
       `The model has ${signature.inputs.length} inputs (${signature.inputs.map((s) => s.name).join(", ")}): each instance must be an object naming them`,
     );
   }
   instances.forEach((inst, i) => {
-    if (!isPlainObject(inst))
+    if (!isJsonObject(inst))
       throw invalidArgument(`Instance ${i} is not an object, but other instances are; mix of formats`);
     checkKeys(inst, signature, `instance ${i}`);
   });
@@ -202,9 +201,9 @@ function decodeColumns(value: unknown, signature: ModelSignature): Map<string, H
   const single = signature.inputs.length === 1 ? signature.inputs[0] : undefined;
   // A single-input model takes the bare tensor, or an object naming its one input.
   const namedSingle =
-    single !== undefined && isPlainObject(value) && Object.keys(value).length === 1 && single.name in value;
+    single !== undefined && isJsonObject(value) && Object.keys(value).length === 1 && single.name in value;
   if (single !== undefined && !namedSingle) {
-    if (isPlainObject(value)) {
+    if (isJsonObject(value)) {
       throw invalidArgument(
         `Unknown input(s) ${Object.keys(value)
           .map((k) => `'${k}'`)
@@ -216,7 +215,7 @@ function decodeColumns(value: unknown, signature: ModelSignature): Map<string, H
     inputs.set(single.name, t);
     return inputs;
   }
-  if (!isPlainObject(value)) {
+  if (!isJsonObject(value)) {
     throw invalidArgument(
       `The model has ${signature.inputs.length} inputs: 'inputs' must be an object mapping ${signature.inputs.map((s) => s.name).join(", ")} to tensors`,
     );
@@ -232,7 +231,7 @@ function decodeColumns(value: unknown, signature: ModelSignature): Map<string, H
 
 /** Decodes a parsed `:predict` body against the model's signature; every client mistake is a 400. */
 export function decodeV1Predict(body: unknown, signature: ModelSignature): V1PredictRequest {
-  if (!isPlainObject(body)) throw invalidArgument("Request body must be a JSON object with 'instances' or 'inputs'");
+  if (!isJsonObject(body)) throw invalidArgument("Request body must be a JSON object with 'instances' or 'inputs'");
   const sig = body["signature_name"];
   if (sig !== undefined) {
     if (typeof sig !== "string") throw invalidArgument("'signature_name' must be a string");
@@ -247,7 +246,7 @@ export function decodeV1Predict(body: unknown, signature: ModelSignature): V1Pre
   }
   if (hasInstances) {
     const instances = body["instances"];
-    if (!Array.isArray(instances)) throw invalidArgument("'instances' must be a list, one entry per example");
+    if (!isList(instances)) throw invalidArgument("'instances' must be a list, one entry per example");
     return { format: "row", inputs: decodeRows(instances, signature) };
   }
   if (hasInputs) return { format: "columnar", inputs: decodeColumns(body["inputs"], signature) };

@@ -3,6 +3,7 @@
  * and model metadata, and infer request decoding / response encoding (JSON and binary).
  */
 import { ErrorCodes, ServingError, decodePathSegment, invalidArgument } from "./errors.ts";
+import { asArray, isJsonObject, readJson } from "./json-reader.ts";
 import { decodeFlatTensor, encodeTensorJson } from "./json-tensor.ts";
 import { v2DatatypeOf, type ModelInfo } from "./model-info.ts";
 import { formatShape, shapeMatches, sizeOfShape, type DType, type HostTensor, type ModelSignature } from "./tensor.ts";
@@ -85,13 +86,9 @@ export interface V2InferRequest {
   readonly outputs: readonly V2RequestedOutput[];
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function parseJson(text: string): unknown {
+function parseJson(bytes: Buffer, end: number): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return readJson(bytes, 0, end);
   } catch (err) {
     throw invalidArgument(`Malformed JSON in request body: ${(err as Error).message}`);
   }
@@ -136,8 +133,9 @@ function decodeBinary(bytes: Buffer, dtype: DType, shape: readonly number[], wha
   return { dtype, shape: [...shape], data };
 }
 
-function readShape(v: unknown, what: string): number[] {
-  if (!Array.isArray(v)) throw invalidArgument(`${what}: 'shape' must be a list of non-negative integers`);
+function readShape(value: unknown, what: string): number[] {
+  const v = asArray(value);
+  if (v === undefined) throw invalidArgument(`${what}: 'shape' must be a list of non-negative integers`);
   return v.map((d, i) => {
     if (typeof d !== "number" || !Number.isInteger(d) || d < 0) {
       throw invalidArgument(`${what}: shape[${i}] must be a non-negative integer, got ${JSON.stringify(d)}`);
@@ -148,7 +146,7 @@ function readShape(v: unknown, what: string): number[] {
 
 function binaryParam(params: unknown, key: string, what: string): unknown {
   if (params === undefined) return undefined;
-  if (!isPlainObject(params)) throw invalidArgument(`${what}: 'parameters' must be an object`);
+  if (!isJsonObject(params)) throw invalidArgument(`${what}: 'parameters' must be an object`);
   return params[key];
 }
 
@@ -171,22 +169,21 @@ export function decodeV2Infer(
     );
   }
   const jsonEnd = headerLength ?? body.length;
-  const parsed = parseJson(body.toString("utf8", 0, jsonEnd));
-  if (!isPlainObject(parsed)) throw invalidArgument("Infer request must be a JSON object with an 'inputs' list");
+  const parsed = parseJson(body, jsonEnd);
+  if (!isJsonObject(parsed)) throw invalidArgument("Infer request must be a JSON object with an 'inputs' list");
   const binary = body.subarray(jsonEnd);
   let binaryOffset = 0;
 
   const id = parsed["id"];
   if (id !== undefined && typeof id !== "string") throw invalidArgument("'id' must be a string");
-  const rawInputs = parsed["inputs"];
-  if (!Array.isArray(rawInputs) || rawInputs.length === 0)
+  const rawInputs = asArray(parsed["inputs"]);
+  if (rawInputs === undefined || rawInputs.length === 0)
     throw invalidArgument("Infer request needs a non-empty 'inputs' list");
 
   const specs = new Map(signature.inputs.map((s) => [s.name, s]));
   const inputs = new Map<string, HostTensor>();
   rawInputs.forEach((raw, i) => {
-    if (!isPlainObject(raw))
-      throw invalidArgument(`inputs[${i}] must be an object with name, shape, datatype and data`);
+    if (!isJsonObject(raw)) throw invalidArgument(`inputs[${i}] must be an object with name, shape, datatype and data`);
     const name = raw["name"];
     if (typeof name !== "string") throw invalidArgument(`inputs[${i}]: 'name' must be a string`);
     const what = `Input '${name}'`;
@@ -259,10 +256,11 @@ export function decodeV2Infer(
   if (rawOutputs === undefined) {
     outputs = signature.outputs.map((s) => ({ name: s.name, binary: binaryDefault }));
   } else {
-    if (!Array.isArray(rawOutputs)) throw invalidArgument("'outputs' must be a list of {name}");
+    const requested = asArray(rawOutputs);
+    if (requested === undefined) throw invalidArgument("'outputs' must be a list of {name}");
     const known = new Set(signature.outputs.map((s) => s.name));
-    outputs = rawOutputs.map((raw, i) => {
-      if (!isPlainObject(raw) || typeof raw["name"] !== "string")
+    outputs = requested.map((raw, i) => {
+      if (!isJsonObject(raw) || typeof raw["name"] !== "string")
         throw invalidArgument(`outputs[${i}] must be an object with a 'name'`);
       const name = raw["name"];
       if (!known.has(name)) {
