@@ -185,7 +185,7 @@ export function createApp(deps: AppDeps): express.Express {
         let outputs;
         let request;
         try {
-          const body = await readBody(req, limits, admission);
+          const body = await readBody(req, limits, admission, { alignAt: headerLength });
           if (body.length === 0) throw invalidArgument("Request body is empty; expected a JSON infer request");
           request = decodeV2Infer(body, headerLength, info.name, signature);
           outputs = await plane.infer(request.inputs, admission, gone(res));

@@ -75,11 +75,22 @@ export function sliceRows(t: HostTensor, from: number, to: number): HostTensor {
   return { dtype: t.dtype, shape, data };
 }
 
-/** Concatenates tensors along the first dimension; all must share dtype and trailing dims. */
+/** Whether the tensor's storage is a whole buffer of its own (which a worker thread can take over). */
+export function ownsBuffer(t: HostTensor): boolean {
+  if (Array.isArray(t.data)) return true;
+  const d = t.data;
+  return d.byteOffset === 0 && d.byteLength === d.buffer.byteLength;
+}
+
+/**
+ * Concatenates tensors along the first dimension; all must share dtype and trailing dims. The result
+ * owns its storage: one tensor that already does is returned as it is, anything else is copied once
+ * (a view into a request body included, so the body is not kept alive or cloned whole).
+ */
 export function concatRows(parts: readonly HostTensor[]): HostTensor {
   const first = parts[0];
   if (first === undefined) throw new Error("concatRows needs at least one tensor");
-  if (parts.length === 1) return first;
+  if (parts.length === 1 && ownsBuffer(first)) return first;
   let rows = 0;
   let size = 0;
   for (const p of parts) {

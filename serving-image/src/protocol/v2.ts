@@ -120,15 +120,20 @@ function decodeBinary(bytes: Buffer, dtype: DType, shape: readonly number[], wha
       `${what}: binary_data_size is ${bytes.length} bytes, but shape ${formatShape(shape)} of ${v2DatatypeOf[dtype]} needs ${expected}`,
     );
   }
-  // Copy into a fresh, aligned buffer: the body slice may start at any byte offset. Assumes a
-  // little-endian host, which every platform Node supports for this image is.
-  const copy = new Uint8Array(expected);
-  copy.set(bytes);
+  // A view of the body where the tensor lies when it is aligned (the body is read so that binary
+  // data is); a copy only when it is not. The batch copies it once more into memory the worker
+  // takes over. Assumes a little-endian host, which every platform Node supports for this image is.
+  const aligned = bytes.byteOffset % bytesPerElement[dtype] === 0;
+  const raw = aligned ? bytes : new Uint8Array(bytes);
   const data =
-    dtype === "float32" ? new Float32Array(copy.buffer) : dtype === "int32" ? new Int32Array(copy.buffer) : copy;
+    dtype === "float32"
+      ? new Float32Array(raw.buffer, raw.byteOffset, size)
+      : dtype === "int32"
+        ? new Int32Array(raw.buffer, raw.byteOffset, size)
+        : new Uint8Array(raw.buffer, raw.byteOffset, size);
   if (dtype === "bool") {
-    for (let i = 0; i < copy.length; i++)
-      if (copy[i]! > 1) throw invalidArgument(`${what}: BOOL element ${i} is ${copy[i]}, expected 0 or 1`);
+    for (let i = 0; i < raw.length; i++)
+      if (raw[i]! > 1) throw invalidArgument(`${what}: BOOL element ${i} is ${raw[i]}, expected 0 or 1`);
   }
   return { dtype, shape: [...shape], data };
 }

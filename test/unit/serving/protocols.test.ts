@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { ServingError } from "../../../serving-image/src/protocol/errors.ts";
-import type { ModelSignature } from "../../../serving-image/src/protocol/tensor.ts";
+import {
+  concatRows,
+  ownsBuffer,
+  type HostTensor,
+  type ModelSignature,
+} from "../../../serving-image/src/protocol/tensor.ts";
 import { decodeV1Predict, encodeV1Predict, parseV1Route } from "../../../serving-image/src/protocol/v1.ts";
 import { decodeV2Infer, encodeV2Infer, parseV2Route } from "../../../serving-image/src/protocol/v2.ts";
 
@@ -85,6 +90,30 @@ describe("Open Inference Protocol v2 codec", () => {
       () => decodeV2Infer(Buffer.concat([body, Buffer.alloc(3)]), head.length, "m", single),
       /3 bytes follow the JSON header/,
     );
+  });
+
+  it("views aligned binary inputs where they lie in the body, copies unaligned ones, and batches either into memory of its own", () => {
+    const head = Buffer.from(
+      JSON.stringify({ inputs: [{ name: "x", shape: [1, 2], datatype: "FP32", parameters: { binary_data_size: 8 } }] }),
+    );
+    const values = Buffer.from(new Float32Array([1.5, -2]).buffer);
+    for (const shift of [0, 1, 2, 3]) {
+      // The body placed so that its binary part starts `shift` bytes past an 8-byte boundary.
+      const at = (8 - (head.length % 8)) % 8;
+      const storage = Buffer.alloc(head.length + 8 + 16);
+      const body = storage.subarray(at + shift, at + shift + head.length + 8);
+      head.copy(body, 0);
+      values.copy(body, head.length);
+      const x = decodeV2Infer(body, head.length, "m", single).inputs.get("x")!;
+      const data = x.data as Float32Array;
+      assert.deepEqual(Array.from(data), [1.5, -2]);
+      assert.equal(data.buffer === storage.buffer, shift === 0, `shift ${shift}: a view exactly when aligned`);
+      const batch = concatRows([x]);
+      assert.ok(ownsBuffer(batch), "the batch owns its memory, so the worker can take it over");
+      assert.deepEqual(Array.from(batch.data as Float32Array), [1.5, -2]);
+    }
+    const own: HostTensor = { dtype: "float32", shape: [1, 2], data: new Float32Array([1, 2]) };
+    assert.equal(concatRows([own]), own, "a tensor that owns its memory is not copied again");
   });
 
   it("returns binary outputs when the request asks for them, with the JSON length", () => {
