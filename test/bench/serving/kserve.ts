@@ -93,12 +93,16 @@ export async function ensureSavedModel(venv: string, modelDir: string): Promise<
   const saved = path.join(path.dirname(venv), "models", key([...names, ...contents]));
   if (await exists(saved)) return saved;
   console.error(`KServe: converting the TF.js graph model to a SavedModel in ${saved}…`);
+  // Written aside and renamed, so a directory under its final name is always a whole SavedModel.
   const partial = `${saved}.partial-${process.pid}`;
-  await rm(partial, { recursive: true, force: true });
   await mkdir(path.dirname(saved), { recursive: true });
   const what = "could not convert the model to a SavedModel (the converter's output is above)";
-  await run(what, path.join(venv, "bin/python"), [converter, path.join(modelDir, "model.json"), partial], true);
-  await rename(partial, saved);
+  try {
+    await run(what, path.join(venv, "bin/python"), [converter, path.join(modelDir, "model.json"), partial], true);
+    await rename(partial, saved);
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
   return saved;
 }
 
