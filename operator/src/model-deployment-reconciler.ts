@@ -2,14 +2,14 @@
  * The ModelDeployment reconciler: read ▸ build desired children ▸ check ownership ▸ apply what
  * drifted ▸ compute status ▸ write it if it changed ▸ record Events on transitions. Everything it
  * reads comes from the informer caches (never mutated); the one exception is a direct GET when a
- * child is missing from the cache, to tell "absent" from "exists but is not ours" (the child caches
- * only hold objects with our managed-by label).
+ * child missing from the cache turns out to exist (its create-only apply got 409), to tell whose it
+ * is (the child caches only hold objects with our managed-by label).
  */
 import type { KubernetesObject, V1Deployment, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { ModelDeployment } from "./api/index.ts";
 import { applyObject, applyStatus, type ApplyObject } from "./controller/apply.ts";
 import type { Clock } from "./controller/clock.ts";
-import { ApiError, TemporaryError, isNotFound } from "./controller/errors.ts";
+import { ApiError, TemporaryError, isConflict, isNotFound } from "./controller/errors.ts";
 import type { EventRecorder } from "./controller/events.ts";
 import type { Informer } from "./controller/informer.ts";
 import type { KubeClient } from "./controller/kube-client.ts";
@@ -133,42 +133,55 @@ export class ModelDeploymentReconciler implements Reconciler {
   ): Promise<ChildOutcome<T>> {
     const { namespace, name } = { namespace: md.metadata.namespace!, name: md.metadata.name! };
     let observed = cache.get(namespace, name);
-    if (!observed) observed = await this.#getUncached<T>(resource, namespace, name, signal);
-    const decision = classifyChild(md, desired, observed);
+    // Missing from the cache (which holds only children with our label) is almost always new: it is
+    // created by an apply that fails if it exists after all; only then a GET says whose it is.
+    let presumedNew = observed === undefined;
     const log = this.#o.log.child({ object: `${namespace}/${name}`, child: resource.kind });
-    switch (decision.action) {
-      case "none":
-        return { observed };
-      case "conflict": {
-        // The Degraded condition's transition records the Warning Event, once.
-        log.warn("child exists and is not controlled by this ModelDeployment; leaving it alone");
-        return { observed: undefined, conflict: { kind: resource.kind, name } };
-      }
-      case "create":
-      case "update": {
-        try {
-          const applied = (await applyObject(this.#o.client, resource, desired, { signal })) as unknown as T;
-          const verb = decision.action === "create" ? "Created" : "Updated";
-          const why =
-            decision.action === "create"
-              ? ""
-              : decision.drift === DESIRED_HASH_DRIFT
-                ? " (the spec changed)"
-                : decision.drift === "spec.replicas" && md.spec.autoscaling
-                  ? ` (spec.replicas set to ${String(desiredReplicasOf(desired))}, the autoscaler's decision)`
-                  : ` (${decision.drift} had drifted)`;
-          log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
-          return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
-        } catch (err) {
-          if (signal.aborted) throw err;
-          // Every refusal reaches status (and a Warning Event), never only the log: the API server
-          // refused what we built from the spec (400/422: retried when the spec changes), something
-          // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict
-          // recheck), or the request failed (5xx, a timeout, a conflict; retried with back-off).
-          const refusal = applyRefusal(resource.kind, err);
-          await this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
-          log.warn({ err: refusal.message, kind: refusal.kind }, `applying the ${resource.kind} failed`);
-          return { observed, applyError: refusal };
+    for (;;) {
+      const decision = presumedNew ? ({ action: "create" } as const) : classifyChild(md, desired, observed);
+      switch (decision.action) {
+        case "none":
+          return { observed };
+        case "conflict": {
+          // The Degraded condition's transition records the Warning Event, once.
+          log.warn("child exists and is not controlled by this ModelDeployment; leaving it alone");
+          return { observed: undefined, conflict: { kind: resource.kind, name } };
+        }
+        case "create":
+        case "update": {
+          try {
+            const applied = (await applyObject(this.#o.client, resource, desired, {
+              signal,
+              ifAbsent: presumedNew,
+            })) as unknown as T;
+            const verb = decision.action === "create" ? "Created" : "Updated";
+            const why =
+              decision.action === "create"
+                ? ""
+                : decision.drift === DESIRED_HASH_DRIFT
+                  ? " (the spec changed)"
+                  : decision.drift === "spec.replicas" && md.spec.autoscaling
+                    ? ` (spec.replicas set to ${String(desiredReplicasOf(desired))}, the autoscaler's decision)`
+                    : ` (${decision.drift} had drifted)`;
+            log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
+            return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
+          } catch (err) {
+            if (signal.aborted) throw err;
+            if (presumedNew && isConflict(err)) {
+              // It exists (someone else's, or ours and not yet in the cache): classify what is there.
+              presumedNew = false;
+              observed = await this.#getUncached<T>(resource, namespace, name, signal);
+              continue;
+            }
+            // Every refusal reaches status (and a Warning Event), never only the log: the API server
+            // refused what we built from the spec (400/422: retried when the spec changes), something
+            // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict
+            // recheck), or the request failed (5xx, a timeout, a conflict; retried with back-off).
+            const refusal = applyRefusal(resource.kind, err);
+            await this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
+            log.warn({ err: refusal.message, kind: refusal.kind }, `applying the ${resource.kind} failed`);
+            return { observed, applyError: refusal };
+          }
         }
       }
     }

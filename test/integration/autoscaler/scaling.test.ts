@@ -172,18 +172,32 @@ describe("autoscaler: request load scales real serving pods (full loop: serving 
     const from = tl.now();
     const since = new Date();
     await sleep(150_000);
-    // Not even a status write: an unchanged decision is not worth one, noise in the metric included.
+    // Noise is not worth a write: the decision never changes, nothing but status is written, and
+    // status.autoscaling only when its metric moved by more than the tolerance band (0.5 req/s per
+    // replica here; noise over the 30 s window is about ±0.1). One such write may come: the metric
+    // last written while the replicas were coming up can sit just inside the band of the steady
+    // level (CI saw 3.90 written at the end of the panic, then a move to 4.40 over 13/3 = 4.33), and
+    // then it is refreshed once, to the steady level; the reconciler's ScalingActive condition, which
+    // quotes the decision, follows it.
     const writes = (await writesBy(tb, op.user, since)).filter(
       (e) => e.objectRef?.namespace === ns && e.objectRef?.name?.startsWith(name) === true,
     );
     const watched = tl.between(from);
-    assert.deepEqual(
-      writes.map((e) => `${e.verb} ${e.objectRef?.resource ?? ""}/${e.objectRef?.subresource ?? ""}`),
-      [],
-      `writes by the operator under a steady load:\n${writes
-        .map((e) => `  ${seconds(Date.parse(e.requestReceivedTimestamp) - since.getTime())} s ${e.requestURI ?? ""}`)
-        .join("\n")}\nwhat the timeline saw change:\n${changes(watched, from)}`,
-    );
+    const written = (manager: string) => writes.filter((e) => e.requestURI?.includes(`fieldManager=${manager}&`));
+    const byAutoscaler = written("maas-operator-autoscaler");
+    const byReconciler = written("maas-operator-status");
+    const explain = `writes by the operator under a steady load:\n${writes
+      .map((e) => `  ${seconds(Date.parse(e.requestReceivedTimestamp) - since.getTime())} s ${e.requestURI ?? ""}`)
+      .join("\n")}\nwhat the timeline saw change:\n${changes(watched, from)}`;
+    assert.equal(byAutoscaler.length + byReconciler.length, writes.length, `only status writes: ${explain}`);
+    assert.ok(byAutoscaler.length <= 1 && byReconciler.length <= byAutoscaler.length, explain);
+    if (byAutoscaler.length === 1) {
+      const metric = (s: Sample) => s.md.status?.autoscaling?.currentMetric ?? NaN;
+      const before = metric(watched[0]!);
+      const after = metric(watched.at(-1)!);
+      assert.ok(Math.abs(after - before) > 0.5, `a write only for a move beyond the band: ${explain}`);
+      assert.ok(Math.abs(after - 13 / 3) < 0.1 * (13 / 3), `and only to the steady level: ${explain}`);
+    }
     const counts = [...new Set(watched.map((s) => `${s.desired ?? "?"}/${s.replicas ?? "?"}`))];
     console.log(
       `      settled at 3 replicas after ${seconds(settled.t)} s; ${watched.length} samples over ${seconds(tl.now() - from)} s of noisy load: desired/replicas seen ${counts.join(", ")}`,

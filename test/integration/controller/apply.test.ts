@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { V1ConfigMap, V1Service } from "@kubernetes/client-node";
 import { applyObject, applyStatus, FieldManagers } from "../../../operator/src/controller/apply.ts";
+import { isConflict } from "../../../operator/src/controller/errors.ts";
 import { EventRecorder } from "../../../operator/src/controller/events.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
 import { silentLogger } from "../../../operator/src/controller/log.ts";
@@ -47,6 +48,26 @@ describe("Server-side apply, status and Events against a real API server", funct
     assert.ok(
       second.metadata?.managedFields?.some((f) => f.manager === FieldManagers.children && f.operation === "Apply"),
     );
+  });
+
+  it("creates with ifAbsent in one request, owned by Apply alone, and gets 409 with nothing written when the object exists", async () => {
+    const fresh = { ...configMap({ a: "1" }), metadata: { name: "if-absent", namespace: ns } };
+    const created = await applyObject(client, Resources.ConfigMap, fresh, { ifAbsent: true });
+    assert.deepEqual(created.data, { a: "1" });
+    assert.notEqual(created.metadata.resourceVersion, undefined);
+    assert.deepEqual(
+      created.metadata.managedFields?.map((f) => `${f.manager ?? ""}/${f.operation ?? ""}`),
+      [`${FieldManagers.children}/Apply`],
+      "every field owned by our field manager's Apply operation, none by an Update",
+    );
+    // Exists now (ours or anyone's): refused, untouched.
+    const again = { ...fresh, data: { a: "2" } };
+    await assert.rejects(applyObject(client, Resources.ConfigMap, again, { ifAbsent: true }), (err: unknown) =>
+      isConflict(err),
+    );
+    const stored = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "if-absent"));
+    assert.equal(stored.metadata?.resourceVersion, created.metadata.resourceVersion);
+    assert.deepEqual(stored.data, { a: "1" });
   });
 
   it("removes fields it no longer sends, and keeps fields another manager owns", async () => {
@@ -154,7 +175,8 @@ describe("Server-side apply, status and Events against a real API server", funct
     const count = (verb: string, code: string) =>
       metric.values.find((v) => v.labels.verb === verb && v.labels.code === code)?.value ?? 0;
     assert.ok(count("apply", "200") + count("apply", "201") >= 6);
-    assert.equal(count("apply", "409"), 2);
+    // A field-ownership conflict (applied without force), a stale conditional status apply, and a create-only apply of an object that exists.
+    assert.equal(count("apply", "409"), 3);
     assert.equal(count("create", "201"), 2, "two Events created");
     assert.equal(count("patch", "200"), 2, "two repeats counted into the first");
   });
