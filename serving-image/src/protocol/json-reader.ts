@@ -5,9 +5,11 @@
  * thrown away. Everything else (objects, strings, lists of objects, ragged or mixed lists) reads as
  * `JSON.parse` would give it, so the codecs' checks and error messages stay as they are.
  *
- * Exactness: a number is converted once, to the nearest double, exactly as `JSON.parse` does
- * (Clinger's fast path when the digits and the power of ten are exact in a double, `Number` on the
- * text otherwise); the codec then rounds that double to the tensor's type, as before.
+ * Exactness: a number outside a numeric list is converted to the nearest double exactly as
+ * `JSON.parse` does (Clinger's fast path when the digits and the power of ten are exact in a double,
+ * `Number` on the text otherwise). Inside a list, a number of 16 to 19 significant digits may be
+ * held as a double within about an ulp that is checked to round to the same float32 as the exact
+ * one; the list keeps its text and reads it again, exactly, for any use other than float32.
  *
  * Anything this reader does not accept — malformed JSON, or input it declines (nesting deeper than
  * {@link MAX_DEPTH}) — goes to `JSON.parse` on the same text, whose answer (a value or a SyntaxError)
