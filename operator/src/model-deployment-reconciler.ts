@@ -132,58 +132,71 @@ export class ModelDeploymentReconciler implements Reconciler {
     signal: AbortSignal,
   ): Promise<ChildOutcome<T>> {
     const { namespace, name } = { namespace: md.metadata.namespace!, name: md.metadata.name! };
-    let observed = cache.get(namespace, name);
-    // Missing from the cache (which holds only children with our label) is almost always new: it is
-    // created by an apply that fails if it exists after all; only then a GET says whose it is.
-    let presumedNew = observed === undefined;
     const log = this.#o.log.child({ object: `${namespace}/${name}`, child: resource.kind });
-    for (;;) {
-      const decision = presumedNew ? ({ action: "create" } as const) : classifyChild(md, desired, observed);
-      switch (decision.action) {
-        case "none":
-          return { observed };
-        case "conflict": {
-          // The Degraded condition's transition records the Warning Event, once.
-          log.warn("child exists and is not controlled by this ModelDeployment; leaving it alone");
-          return { observed: undefined, conflict: { kind: resource.kind, name } };
-        }
-        case "create":
-        case "update": {
-          try {
-            const applied = (await applyObject(this.#o.client, resource, desired, {
-              signal,
-              ifAbsent: presumedNew,
-            })) as unknown as T;
-            const verb = decision.action === "create" ? "Created" : "Updated";
-            const why =
-              decision.action === "create"
-                ? ""
-                : decision.drift === DESIRED_HASH_DRIFT
-                  ? " (the spec changed)"
-                  : decision.drift === "spec.replicas" && md.spec.autoscaling
-                    ? ` (spec.replicas set to ${String(desiredReplicasOf(desired))}, the autoscaler's decision)`
-                    : ` (${decision.drift} had drifted)`;
-            log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
-            return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
-          } catch (err) {
-            if (signal.aborted) throw err;
-            if (presumedNew && isConflict(err)) {
-              // It exists (someone else's, or ours and not yet in the cache): classify what is there.
-              presumedNew = false;
-              observed = await this.#getUncached<T>(resource, namespace, name, signal);
-              continue;
-            }
-            // Every refusal reaches status (and a Warning Event), never only the log: the API server
-            // refused what we built from the spec (400/422: retried when the spec changes), something
-            // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict
-            // recheck), or the request failed (5xx, a timeout, a conflict; retried with back-off).
-            const refusal = applyRefusal(resource.kind, err);
-            await this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
-            log.warn({ err: refusal.message, kind: refusal.kind }, `applying the ${resource.kind} failed`);
-            return { observed, applyError: refusal };
-          }
-        }
+    let observed = cache.get(namespace, name);
+    if (!observed) {
+      // Missing from the cache (which holds only children with our label) is almost always new: it
+      // is created by an apply that fails if it exists after all; only then a GET says whose it is.
+      const created = await this.#apply<T>(md, resource, desired, { action: "create" }, undefined, true, log, signal);
+      if (created !== "exists") return created;
+      observed = await this.#getUncached<T>(resource, namespace, name, signal);
+    }
+    const decision = classifyChild(md, desired, observed);
+    switch (decision.action) {
+      case "none":
+        return { observed };
+      case "conflict":
+        // The Degraded condition's transition records the Warning Event, once.
+        log.warn("child exists and is not controlled by this ModelDeployment; leaving it alone");
+        return { observed: undefined, conflict: { kind: resource.kind, name } };
+      case "create":
+      case "update": {
+        const applied = await this.#apply<T>(md, resource, desired, decision, observed, false, log, signal);
+        return applied === "exists" ? { observed } : applied; // never: not create-only
       }
+    }
+  }
+
+  /**
+   * Applies one child; with `ifAbsent`, only if it does not exist ("exists" if it does). A refusal
+   * is reported as the child's applyError (and a Warning Event).
+   */
+  async #apply<T>(
+    md: ModelDeployment,
+    resource: Resource,
+    desired: ApplyObject,
+    decision: { action: "create" } | { action: "update"; drift: string },
+    observed: T | undefined,
+    ifAbsent: boolean,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<ChildOutcome<T> | "exists"> {
+    const { namespace, name } = { namespace: md.metadata.namespace!, name: md.metadata.name! };
+    try {
+      const applied = (await applyObject(this.#o.client, resource, desired, { signal, ifAbsent })) as unknown as T;
+      const verb = decision.action === "create" ? "Created" : "Updated";
+      const why =
+        decision.action === "create"
+          ? ""
+          : decision.drift === DESIRED_HASH_DRIFT
+            ? " (the spec changed)"
+            : decision.drift === "spec.replicas" && md.spec.autoscaling
+              ? ` (spec.replicas set to ${String(desiredReplicasOf(desired))}, the autoscaler's decision)`
+              : ` (${decision.drift} had drifted)`;
+      log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
+      return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // It exists (someone else's, or ours and not yet in the cache): the caller looks at it.
+      if (ifAbsent && isConflict(err)) return "exists";
+      // Every refusal reaches status (and a Warning Event), never only the log: the API server
+      // refused what we built from the spec (400/422: retried when the spec changes), something
+      // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict
+      // recheck), or the request failed (5xx, a timeout, a conflict; retried with back-off).
+      const refusal = applyRefusal(resource.kind, err);
+      await this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
+      log.warn({ err: refusal.message, kind: refusal.kind }, `applying the ${resource.kind} failed`);
+      return { observed, applyError: refusal };
     }
   }
 

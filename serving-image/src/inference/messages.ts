@@ -3,7 +3,7 @@
  */
 import type { Backend, ModelFormat } from "../contract.ts";
 import type { ResolvedBackend } from "../backends/select.ts";
-import type { HostTensor, ModelSignature } from "../protocol/tensor.ts";
+import { ownsBuffer, type HostTensor, type ModelSignature } from "../protocol/tensor.ts";
 
 export interface WorkerInit {
   readonly modelPath: string;
@@ -36,13 +36,7 @@ export function transferables(tensors: Iterable<HostTensor>): ArrayBuffer[] {
     if (Array.isArray(t.data)) continue;
     const buf = t.data.buffer;
     // Only whole, unshared buffers can move; views into a bigger buffer are copied by the clone.
-    if (
-      buf instanceof ArrayBuffer &&
-      t.data.byteOffset === 0 &&
-      t.data.byteLength === buf.byteLength &&
-      !out.includes(buf)
-    )
-      out.push(buf);
+    if (buf instanceof ArrayBuffer && ownsBuffer(t) && !out.includes(buf)) out.push(buf);
   }
   return out;
 }

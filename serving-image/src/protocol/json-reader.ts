@@ -122,12 +122,17 @@ const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
 
+/**
+ * Where the numbers of the list being read go before they are copied out at its end: one array for
+ * every read (reading is synchronous), grown by doubling and kept up to {@link SCRATCH_KEPT}.
+ */
+let scratch = new Float64Array(4096);
+const SCRATCH_KEPT = 1 << 20;
+
 class Reader {
   readonly #b: Buffer;
   readonly #end: number;
   #pos: number;
-  /** Numbers of the NumericList being read; grows by doubling, reused across lists of one body. */
-  #scratch = new Float64Array(1024);
   /** Whether numbers in lists may be read as close as a float32 needs (see {@link #number}). */
   readonly #float32: boolean;
   /** Set when a number was read that way. */
@@ -385,7 +390,7 @@ class Reader {
     this.#pos = p;
     if (digits <= MAX_FAST_DIGITS && exponent >= -22 && exponent <= 22) {
       // Both operands are exact doubles, so one multiplication or division rounds correctly.
-      const v = exponent >= 0 ? high * POW10[exponent]! : high / POW10[-exponent]!;
+      const v = scaled(high, exponent);
       return negative ? -v : v;
     }
     if (float32Will && digits <= MAX_DIGITS) {
@@ -393,8 +398,7 @@ class Reader {
       // the low term 10^11 times smaller, so the sum is within about one ulp of the exact value.
       const e1 = exponent + lowDigits;
       if (e1 >= -22 && e1 <= 22 && exponent >= -22) {
-        const h = e1 >= 0 ? high * POW10[e1]! : high / POW10[-e1]!;
-        const v = h + low / POW10[-exponent]!;
+        const v = scaled(high, e1) + scaled(low, exponent);
         // Every double within a few ulps of v rounds to one float32, so the exact double does too.
         const a = Math.abs(v);
         if (
@@ -441,12 +445,12 @@ class Reader {
         if (leafDepth === -1) leafDepth = depth;
         else if (depth !== leafDepth) return this.#rewind(start);
         const v = this.#number(this.#float32);
-        if (n === this.#scratch.length) {
+        if (n === scratch.length) {
           const grown = new Float64Array(n * 2);
-          grown.set(this.#scratch);
-          this.#scratch = grown;
+          grown.set(scratch);
+          scratch = grown;
         }
-        this.#scratch[n++] = v;
+        scratch[n++] = v;
         counts[depth]!++;
       } else {
         // ']' right after '[' (an empty list), or anything that is not a number or a list.
@@ -467,7 +471,9 @@ class Reader {
         else if (shape[depth] !== count) return this.#rewind(start);
         if (depth === 0) {
           const source = this.approximate ? { bytes: this.#b, start, end: this.#pos } : undefined;
-          return new NumericList(shape.slice(0, leafDepth + 1), this.#scratch.slice(0, n), source);
+          const values = scratch.slice(0, n);
+          if (scratch.length > SCRATCH_KEPT) scratch = new Float64Array(SCRATCH_KEPT);
+          return new NumericList(shape.slice(0, leafDepth + 1), values, source);
         }
         depth--;
         counts[depth]!++;
@@ -479,6 +485,11 @@ class Reader {
     this.#pos = start;
     return undefined;
   }
+}
+
+/** digits × 10^exponent in one correctly rounded operation (|exponent| ≤ 22: the power is exact). */
+function scaled(digits: number, exponent: number): number {
+  return exponent >= 0 ? digits * POW10[exponent]! : digits / POW10[-exponent]!;
 }
 
 function hexValue(c: number): number {

@@ -43,55 +43,48 @@ export type Agreement = { agrees: true; maxAbsDifference: number } | { agrees: f
 /** The protocols a server is timed on: TF Serving v1 JSON, Open Inference Protocol JSON or binary. */
 export type WorkloadKind = "v1" | "v2json" | "v2binary";
 
-/** One request carrying `instances` over `kind`, and how to read the predictions out of its answer. */
-function agreementRequest(
-  kind: WorkloadKind,
-  instances: unknown[],
-): { path: string; init: RequestInit; rows: (answer: Buffer, headers: Headers) => unknown } {
-  const shape = [instances.length, 32, 32, 3];
-  const flat = (instances as number[][][][]).flat(3);
+/** A request carrying `instances` over `kind`: what the bench times, and what it checks first. */
+export interface WorkloadRequest {
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** The predictions in an answer to it, one row per instance (undefined if there are none). */
+  rows: (answer: Buffer) => unknown;
+}
+
+/** The request for `instances` (of the bench's model: 32×32×3 images) over `kind`. */
+export function workloadRequest(kind: WorkloadKind, instances: unknown[]): WorkloadRequest {
   if (kind === "v1") {
     return {
       path: "/v1/models/model:predict",
-      init: { headers: { "content-type": "application/json" }, body: JSON.stringify({ instances }) },
+      headers: { "content-type": "application/json" },
+      body: Buffer.from(JSON.stringify({ instances })),
       rows: (answer) => (JSON.parse(answer.toString()) as { predictions?: unknown }).predictions,
     };
   }
-  const input = { name: "conv2d_1_input", shape, datatype: "FP32" };
-  // Outputs come back as one flat list (JSON) or float32 bytes (binary): two numbers per instance.
-  const pairs = (values: ArrayLike<number>): number[][] =>
-    Array.from({ length: values.length / 2 }, (_, i) => [values[2 * i]!, values[2 * i + 1]!]);
+  const flat = (instances as number[][][][]).flat(3);
+  const input = { name: "conv2d_1_input", shape: [instances.length, 32, 32, 3], datatype: "FP32" };
+  // Outputs come back as one flat JSON list: two numbers per instance.
+  const rows = (answer: Buffer): unknown => {
+    const out = (JSON.parse(answer.toString()) as { outputs?: { data?: number[] }[] }).outputs?.[0]?.data;
+    return out && Array.from({ length: out.length / 2 }, (_, i) => [out[2 * i]!, out[2 * i + 1]!]);
+  };
   if (kind === "v2json") {
     return {
       path: "/v2/models/model/infer",
-      init: {
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ inputs: [{ ...input, data: flat }] }),
-      },
-      rows: (answer) => {
-        const out = (JSON.parse(answer.toString()) as { outputs?: { data?: number[] }[] }).outputs?.[0]?.data;
-        return out === undefined ? undefined : pairs(out);
-      },
+      headers: { "content-type": "application/json" },
+      body: Buffer.from(JSON.stringify({ inputs: [{ ...input, data: flat }] })),
+      rows,
     };
   }
   const header = Buffer.from(
-    JSON.stringify({
-      inputs: [{ ...input, parameters: { binary_data_size: flat.length * 4 } }],
-      parameters: { binary_data_output: true },
-    }),
+    JSON.stringify({ inputs: [{ ...input, parameters: { binary_data_size: flat.length * 4 } }] }),
   );
   return {
     path: "/v2/models/model/infer",
-    init: {
-      headers: { "content-type": "application/octet-stream", "inference-header-content-length": String(header.length) },
-      body: Buffer.concat([header, Buffer.from(new Float32Array(flat).buffer)]),
-    },
-    rows: (answer, headers) => {
-      const at = Number(headers.get("inference-header-content-length"));
-      if (!Number.isInteger(at) || at <= 0) return undefined;
-      const bytes = answer.subarray(at);
-      return pairs(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
-    },
+    headers: { "content-type": "application/octet-stream", "inference-header-content-length": String(header.length) },
+    body: Buffer.concat([header, Buffer.from(new Float32Array(flat).buffer)]),
+    rows,
   };
 }
 
@@ -102,15 +95,17 @@ export async function checkAgreement(
   instances: unknown[],
   reference: number[][],
 ): Promise<Agreement> {
-  const { path: urlPath, init, rows: read } = agreementRequest(kind, instances);
-  const res = await fetch(base + urlPath, { method: "POST", ...init }).catch((e: unknown) =>
-    e instanceof Error ? e : new Error(String(e)),
-  );
+  const request = workloadRequest(kind, instances);
+  const res = await fetch(base + request.path, {
+    method: "POST",
+    headers: request.headers,
+    body: request.body,
+  }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
   if (res instanceof Error) return { agrees: false, reason: `no answer: ${res.message}` };
   const answer = Buffer.from(await res.arrayBuffer());
   let predictions: unknown;
   try {
-    predictions = res.ok ? read(answer, res.headers) : undefined;
+    predictions = res.ok ? request.rows(answer) : undefined;
   } catch {
     predictions = undefined;
   }

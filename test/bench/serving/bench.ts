@@ -27,7 +27,9 @@ import {
   maxAbsDifferenceAllowed,
   referencePredictions,
   seededInstances,
+  workloadRequest,
   type WorkloadKind,
+  type WorkloadRequest,
 } from "./agreement.ts";
 import { ContenderUnavailable, kserveContender } from "./kserve.ts";
 import { processTreeCpuSeconds } from "./process-cpu.ts";
@@ -83,12 +85,9 @@ async function waitReady(url: string): Promise<void> {
 }
 
 /** One kind of request: where it goes and what it carries. */
-interface Workload {
+interface Workload extends WorkloadRequest {
   kind: WorkloadKind;
   protocol: string;
-  path: string;
-  body: Buffer;
-  headers: Record<string, string | number>;
 }
 
 function post(base: string, w: Workload, agent: Agent): Promise<number> {
@@ -168,44 +167,17 @@ await copyFile(path.join(modelSrc, "liveness.bin"), path.join(dir, "liveness.bin
 const pixels = Array.from({ length: 32 }, (_, y) =>
   Array.from({ length: 32 }, (_, x) => [x / 32, y / 32, ((x * y) % 7) / 7]),
 );
-const flat = pixels.flat(2);
-const v2Header = Buffer.from(
-  JSON.stringify({
-    inputs: [
-      {
-        name: "conv2d_1_input",
-        shape: [1, 32, 32, 3],
-        datatype: "FP32",
-        parameters: { binary_data_size: flat.length * 4 },
-      },
-    ],
-  }),
-);
+// One image per request, built as the agreement check builds its requests.
+const workload = (kind: WorkloadKind, protocol: string): Workload => ({
+  kind,
+  protocol,
+  ...workloadRequest(kind, [pixels]),
+});
 const workloads = {
-  v1: {
-    kind: "v1",
-    protocol: "TF Serving v1 JSON",
-    path: "/v1/models/model:predict",
-    body: Buffer.from(JSON.stringify({ instances: [pixels] })),
-    headers: { "content-type": "application/json" },
-  },
-  v2json: {
-    kind: "v2json",
-    protocol: "Open Inference Protocol JSON",
-    path: "/v2/models/model/infer",
-    body: Buffer.from(
-      JSON.stringify({ inputs: [{ name: "conv2d_1_input", shape: [1, 32, 32, 3], datatype: "FP32", data: flat }] }),
-    ),
-    headers: { "content-type": "application/json" },
-  },
-  v2binary: {
-    kind: "v2binary",
-    protocol: "Open Inference Protocol binary",
-    path: "/v2/models/model/infer",
-    body: Buffer.concat([v2Header, Buffer.from(new Float32Array(flat).buffer)]),
-    headers: { "content-type": "application/octet-stream", "inference-header-content-length": v2Header.length },
-  },
-} satisfies Record<string, Workload>;
+  v1: workload("v1", "TF Serving v1 JSON"),
+  v2json: workload("v2json", "Open Inference Protocol JSON"),
+  v2binary: workload("v2binary", "Open Inference Protocol binary"),
+};
 
 const rawBatches = [1, 8, 32, 64, 128];
 console.error("Raw in-process loop (wasm), one thread…");
