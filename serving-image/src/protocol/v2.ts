@@ -3,7 +3,7 @@
  * and model metadata, and infer request decoding / response encoding (JSON and binary).
  */
 import { ErrorCodes, ServingError, decodePathSegment, invalidArgument } from "./errors.ts";
-import { asArray, isJsonObject, readJson } from "./json-reader.ts";
+import { asArray, isJsonObject } from "./json-reader.ts";
 import { decodeFlatTensor, encodeTensorJson } from "./json-tensor.ts";
 import { v2DatatypeOf, type ModelInfo } from "./model-info.ts";
 import { formatShape, shapeMatches, sizeOfShape, type DType, type HostTensor, type ModelSignature } from "./tensor.ts";
@@ -86,9 +86,15 @@ export interface V2InferRequest {
   readonly outputs: readonly V2RequestedOutput[];
 }
 
+/**
+ * The JSON part of an infer request. JSON.parse, not readJson: v2 tensors come as flat lists, which
+ * JSON.parse builds as one array each, and its native number parsing is faster than readJson's
+ * (bench:serving side by side: readJson cost 9–10% of v2 JSON throughput; it gains on the nested
+ * lists of v1 requests).
+ */
 function parseJson(bytes: Buffer, end: number): unknown {
   try {
-    return readJson(bytes, 0, end);
+    return JSON.parse(bytes.toString("utf8", 0, end)) as unknown;
   } catch (err) {
     throw invalidArgument(`Malformed JSON in request body: ${(err as Error).message}`);
   }
