@@ -245,10 +245,11 @@ async function main(): Promise<void> {
         log.fatal({ err }, `${what} stopped with an error`);
         process.exit(1);
       };
+      // Events are written in the background: the last ones land before the lease is released.
       controllerRun = Promise.all([
         controller.run(signal).catch(fail("controller")),
         autoscaler?.run(signal).catch(fail("autoscaler")),
-      ]).then(() => undefined);
+      ]).then(() => events.settled());
       return controllerRun;
     },
     onStoppedLeading: (reason) => {

@@ -45,8 +45,11 @@ export interface ModelDeploymentReconcilerOptions {
 
 interface ChildOutcome<T> {
   observed: T | undefined;
-  /** What was written, for the Event. */
-  applied?: { verb: "Created" | "Updated"; what: string };
+  /**
+   * What was written, for the Event; `changed` when the API server stored a new version (so the
+   * child's informer will see it and queue this object again).
+   */
+  applied?: { verb: "Created" | "Updated"; what: string; changed: boolean };
   conflict?: ChildConflict;
   applyError?: ApplyError;
 }
@@ -98,7 +101,16 @@ export class ModelDeploymentReconciler implements Reconciler {
       },
       new Date(this.#o.clock.now()),
     );
-    if (statusChanged(md.status, status)) {
+    // A child this pass changed at the API server comes back through its informer and queues this
+    // object again, with the child as stored: status is written on that pass. On a quiet cluster
+    // that is milliseconds later; under a burst of new objects the pass comes when the pods are up,
+    // so a new object's status is written once (Ready) instead of twice. A refusal or conflict is
+    // reported at once.
+    const echoed =
+      applyError === undefined &&
+      conflicts.length === 0 &&
+      (deployment.applied?.changed === true || service.applied?.changed === true);
+    if (!echoed && statusChanged(md.status, status)) {
       await applyStatus(this.#o.client, Resources.ModelDeployment, key, status as Record<string, unknown>, { signal });
     }
     // One Event per verb, naming every child it touched ("Created Deployment ml/x and Service ml/x").
@@ -106,10 +118,11 @@ export class ModelDeploymentReconciler implements Reconciler {
     const notes = (["Created", "Updated"] as const)
       .map((verb) => ({ verb, whats: applied.filter((a) => a.verb === verb).map((a) => a.what) }))
       .filter((n) => n.whats.length > 0);
-    await Promise.all([
-      ...notes.map((n) => this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`)),
-      ...events.map((e) => this.#event(md, e.type, e.reason, "Reconcile", e.message)),
-    ]);
+    // Written in the background: the next object's children need not wait for this one's Events.
+    for (const n of notes) this.#event(md, "Normal", n.verb, "Apply", `${n.verb} ${n.whats.join(" and ")}`);
+    // Status Events mark transitions of the stored status: when it was not written, the next pass
+    // finds the same transitions and records them.
+    if (!echoed) for (const e of events) this.#event(md, e.type, e.reason, "Reconcile", e.message);
     // A failed apply (5xx, timeout) is in status now; the queue's back-off retries it, capped at
     // the conflict recheck: a webhook or an API server that recovers is no event we watch.
     if (applyError?.kind === "failed") {
@@ -184,7 +197,8 @@ export class ModelDeploymentReconciler implements Reconciler {
               ? ` (spec.replicas set to ${String(desiredReplicasOf(desired))}, the autoscaler's decision)`
               : ` (${decision.drift} had drifted)`;
       log.info({ drift: decision.action === "update" ? decision.drift : undefined }, `${verb} ${resource.kind}`);
-      return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}` } };
+      const changed = resourceVersionOf(applied) !== resourceVersionOf(observed);
+      return { observed: applied, applied: { verb, what: `${resource.kind} ${namespace}/${name}${why}`, changed } };
     } catch (err) {
       if (signal.aborted) throw err;
       // It exists (someone else's, or ours and not yet in the cache): the caller looks at it.
@@ -194,7 +208,7 @@ export class ModelDeploymentReconciler implements Reconciler {
       // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict
       // recheck), or the request failed (5xx, a timeout, a conflict; retried with back-off).
       const refusal = applyRefusal(resource.kind, err);
-      await this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
+      this.#event(md, "Warning", "ApplyFailed", "Apply", refusal.message);
       log.warn({ err: refusal.message, kind: refusal.kind }, `applying the ${resource.kind} failed`);
       return { observed, applyError: refusal };
     }
@@ -214,8 +228,8 @@ export class ModelDeploymentReconciler implements Reconciler {
     }
   }
 
-  #event(md: ModelDeployment, type: "Normal" | "Warning", reason: string, action: string, note: string): Promise<void> {
-    return this.#o.events.record({
+  #event(md: ModelDeployment, type: "Normal" | "Warning", reason: string, action: string, note: string): void {
+    this.#o.events.emit({
       regarding: eventRegarding(md),
       type,
       reason,
@@ -240,6 +254,10 @@ export function applyRefusal(kind: string, err: unknown): ApplyError {
   }
   const detail = err instanceof Error ? err.message : String(err);
   return { kind: "failed", message: `Applying the ${kind} failed: ${detail}; retrying with back-off` };
+}
+
+function resourceVersionOf(obj: unknown): string | undefined {
+  return (obj as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
 }
 
 function desiredReplicasOf(desired: ApplyObject): unknown {

@@ -245,7 +245,7 @@ export class Autoscaler {
       const panicking = decision.mode === "Panic";
       const value = panicking ? decision.perReplica.panic : decision.perReplica.stable;
       const window = panicking ? queries.windows.panicSeconds : queries.windows.stableSeconds;
-      await this.#event(
+      this.#event(
         md,
         up ? "ScaledUp" : "ScaledDown",
         `Scaled ${before} → ${decision.desired} replicas: ${formatMetric(a.metric.type, value)} per replica over ${window}s, target ${formatMetric(a.metric.type, spec.target)}${panicking ? ", panic" : ""}`,
@@ -323,8 +323,9 @@ export class Autoscaler {
     }
   }
 
-  #event(md: ModelDeployment, reason: string, note: string): Promise<void> {
-    return this.#o.events.record({
+  /** Written in the background (`EventRecorder.emit`): the next object's evaluation need not wait. */
+  #event(md: ModelDeployment, reason: string, note: string): void {
+    this.#o.events.emit({
       regarding: eventRegarding(md),
       type: "Normal",
       reason,

@@ -141,6 +141,17 @@ export interface EventRecorderOptions {
   log: Logger;
   metrics?: OperatorMetrics;
   clock?: Clock;
+  /** Events `emit` lets wait for the API server at once (default 1,000, client-go's queue length). */
+  maxBackground?: number;
+}
+
+const DEFAULT_MAX_BACKGROUND = 1000;
+
+/** `event` with its note cut to fit; throws if it breaks the conventions (a programming error). */
+function prepare(event: EventInput): EventInput {
+  const input = { ...event, note: fitNote(event.note) };
+  validateEvent(input);
+  return input;
 }
 
 /**
@@ -154,6 +165,8 @@ export class EventRecorder {
   readonly #aggregator: EventAggregator;
   /** Per-series chain, so a bump never overtakes the create of the same Event. */
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** Events `emit` started and not yet settled. */
+  readonly #background = new Set<Promise<void>>();
 
   constructor(options: EventRecorderOptions) {
     this.#o = options;
@@ -167,12 +180,43 @@ export class EventRecorder {
    * A note longer than the API allows is cut to fit (`fitNote`).
    */
   record(event: EventInput): Promise<void> {
-    const input = { ...event, note: fitNote(event.note) };
+    let input: EventInput;
     try {
-      validateEvent(input);
+      input = prepare(event);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    return this.#record(input);
+  }
+
+  /**
+   * Records `event` in the background, as client-go's broadcaster does: the caller (a reconcile)
+   * does not wait for the API server, so Events cost no time on the path to the children and
+   * status. At most `maxBackground` Events wait at once; beyond that new ones are dropped, counted
+   * (`action="dropped"`) and logged. Throws at once for an Event that breaks the conventions.
+   * `settled()` waits for the ones in flight.
+   */
+  emit(event: EventInput): void {
+    const input = prepare(event);
+    if (this.#background.size >= (this.#o.maxBackground ?? DEFAULT_MAX_BACKGROUND)) {
+      this.#o.metrics?.events.inc({ type: input.type, action: "dropped" });
+      this.#o.log.warn(
+        { object: `${input.regarding.namespace}/${input.regarding.name}`, reason: input.reason },
+        "dropped an Event: too many are waiting for the API server",
+      );
+      return;
+    }
+    const write = this.#record(input);
+    this.#background.add(write);
+    void write.finally(() => this.#background.delete(write));
+  }
+
+  /** Resolves when every Event emitted so far has been written, or its failure logged. */
+  async settled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  }
+
+  #record(input: EventInput): Promise<void> {
     const key = aggregationKey(input);
     const previous = this.#inFlight.get(key) ?? Promise.resolve();
     const next = previous.then(() => this.#write(input));

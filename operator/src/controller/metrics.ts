@@ -107,7 +107,7 @@ export class OperatorMetrics {
 
   readonly events = new Counter({
     name: "maas_operator_events_total",
-    help: "Kubernetes Events recorded, by type and whether a new Event was created or a repeat counted into an existing one.",
+    help: "Kubernetes Events recorded, by type and action: created (a new Event), counted (a repeat counted into an existing one), failed (the API server refused or failed), dropped (too many were waiting to be written).",
     labelNames: ["type", "action"] as const,
     registers: [this.registry],
   });

@@ -140,14 +140,18 @@ describe("Server-side apply, status and Events against a real API server", funct
     );
   });
 
-  it("records an Event once and counts repeats into its series instead of creating more", async () => {
-    const recorder = new EventRecorder({
+  const eventRecorder = (options: { maxBackground?: number } = {}) =>
+    new EventRecorder({
       client,
       controller: "maas.dev/maas-operator",
       instance: "test",
       log: silentLogger(),
       metrics,
+      ...options,
     });
+
+  it("records an Event once and counts repeats into its series instead of creating more", async () => {
+    const recorder = eventRecorder();
     const regarding = { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "child" };
     const applied = {
       regarding,
@@ -179,5 +183,35 @@ describe("Server-side apply, status and Events against a real API server", funct
     assert.equal(count("apply", "409"), 3);
     assert.equal(count("create", "201"), 2, "two Events created");
     assert.equal(count("patch", "200"), 2, "two repeats counted into the first");
+  });
+
+  it("writes emitted Events in the background, drops what exceeds its bound, and says so", async () => {
+    const recorder = eventRecorder({ maxBackground: 2 });
+    const regarding = { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "burst" };
+    const note = (i: number) =>
+      ({ regarding, type: "Normal", reason: "Applied", action: "Apply", note: `Applied ${i}` }) as const;
+    const dropped = async () =>
+      (await metrics.events.get()).values.find((v) => v.labels.action === "dropped")?.value ?? 0;
+    const droppedBefore = await dropped();
+    for (let i = 0; i < 3; i++) recorder.emit(note(i));
+    assert.throws(
+      () => {
+        recorder.emit({ ...note(9), reason: "not camel" });
+      },
+      /CamelCase/,
+      "a programming error throws at once",
+    );
+    await recorder.settled();
+    const events = await client.list<EventList>(collectionPath(Resources.Event, ns));
+    const notes = events.items.filter((e) => e.regarding.name === "burst").map((e) => e.note);
+    assert.deepEqual(notes.sort(), ["Applied 0", "Applied 1"], "the third waited behind a full queue and was dropped");
+    assert.equal((await dropped()) - droppedBefore, 1);
+    recorder.emit(note(3));
+    await recorder.settled();
+    const after = await client.list<EventList>(collectionPath(Resources.Event, ns));
+    assert.ok(
+      after.items.some((e) => e.note === "Applied 3"),
+      "room again once the first two were written",
+    );
   });
 });

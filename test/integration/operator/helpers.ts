@@ -59,6 +59,38 @@ export async function waitForCondition(
   );
 }
 
+/**
+ * The JSON of `kubectl events` for `what` (e.g. "modeldeployment/vision"; every Event of the
+ * namespace when undefined) once it matches every pattern: the operator writes Events in the
+ * background, so they may land just after the status a test waited for.
+ */
+export async function waitForEvents(
+  tb: Testbed,
+  namespace: string,
+  what: string | undefined,
+  patterns: readonly RegExp[],
+  timeoutMs = 15_000,
+): Promise<string> {
+  let last = "";
+  const args = what
+    ? ["-n", namespace, "events", "--for", what, "-o", "json"]
+    : ["-n", namespace, "events", "-o", "json"];
+  try {
+    return await tb.waitFor(
+      `Events of ${what ?? namespace} matching ${patterns.join(", ")}`,
+      async () => {
+        last = (await tb.kubectl(args)).stdout;
+        return patterns.every((p) => p.test(last)) && last;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; the last answer was:\n${last}`, {
+      cause: err,
+    });
+  }
+}
+
 /** Writes (not reads) by `user` since `since`, leaving out the leader election Lease renewals. */
 export async function writesBy(tb: Testbed, user: string, since: Date) {
   const events = await tb.auditEvents({

@@ -5,7 +5,17 @@ import { GROUP, PLURAL, VERSION } from "../../../operator/src/api/index.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { gpuProducts } from "../../testbed/nodes.ts";
 import { installCrd, servingImageFor, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
-import { condition, createMd, manifest, model, patchMd, readMd, waitForCondition, writesBy } from "./helpers.ts";
+import {
+  condition,
+  createMd,
+  manifest,
+  model,
+  patchMd,
+  readMd,
+  waitForCondition,
+  waitForEvents,
+  writesBy,
+} from "./helpers.ts";
 
 describe("operator: reconciling ModelDeployments on the real test bed", function () {
   let tb: Testbed;
@@ -58,9 +68,10 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
       assert.equal(p.status!.phase, "Running");
       assert.equal(p.spec!.nodeName, "kwok-gpu-a10-0");
     }
-    const events = await tb.kubectl(["-n", ns, "events", "--for", "modeldeployment/vision", "-o", "json"]);
-    assert.match(events.stdout, new RegExp(`"Created Deployment ${ns}/vision and Service ${ns}/vision"`));
-    assert.match(events.stdout, /"ModelDeployment became Ready: 2\/2 replicas ready"/);
+    await waitForEvents(tb, ns, "modeldeployment/vision", [
+      new RegExp(`"Created Deployment ${ns}/vision and Service ${ns}/vision"`),
+      /"ModelDeployment became Ready: 2\/2 replicas ready"/,
+    ]);
   });
 
   it("rolls out a spec change, and follows kubectl scale", async function () {
@@ -149,8 +160,7 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
       "the operator wrote to someone else's Service",
     );
     assert.equal(still.metadata!.ownerReferences, undefined);
-    const events = await tb.kubectl(["-n", ns, "events", "--for", "modeldeployment/taken", "-o", "json"]);
-    assert.match(events.stdout, /"reason": "ChildConflict"/);
+    await waitForEvents(tb, ns, "modeldeployment/taken", [/"reason": "ChildConflict"/]);
 
     await tb.core.deleteNamespacedService({ namespace: ns, name: "taken" });
     await waitForCondition(tb, ns, "taken", "Degraded", "False");
@@ -204,8 +214,7 @@ describe("operator: reconciling ModelDeployments on the real test bed", function
     assert.match(degraded.message, /^The API server refused the Deployment: .*exceeded quota: no-deployments/);
     assert.equal(condition(md, "Ready")!.status, "False");
     assert.match(condition(md, "Ready")!.message, /exceeded quota/);
-    const events = await tb.kubectl(["-n", quota, "get", "events.events.k8s.io", "-o", "json"]);
-    assert.match(events.stdout, /"reason": "ApplyFailed"/);
+    await waitForEvents(tb, quota, undefined, [/"reason": "ApplyFailed"/]);
 
     const raised = await tb.kubectl([
       "-n",

@@ -7,7 +7,7 @@ import { Annotations } from "../../../operator/src/reconcile/labels.ts";
 import { useTestbed, type Testbed } from "../../testbed/index.ts";
 import { gpuProducts } from "../../testbed/nodes.ts";
 import { installCrd, startOperator, type OperatorProcess } from "../../testbed/operator.ts";
-import { condition, createMd, manifest, model, patchMd, readMd, waitForCondition } from "./helpers.ts";
+import { condition, createMd, manifest, model, patchMd, readMd, waitForCondition, waitForEvents } from "./helpers.ts";
 
 type Spec = Partial<ModelDeploymentSpec> & Pick<ModelDeploymentSpec, "model">;
 
@@ -216,8 +216,7 @@ describe("operator: status tells the truth, and the spec reaches the children, r
         /^The API server failed to apply the Deployment \(500 InternalError\): .*hang\.maas\.dev.*; retrying with back-off$/,
       );
       assert.equal(condition(failed, "Ready")!.reason, "ReconcileFailed");
-      const events = await tb.kubectl(["-n", ns, "events", "--for", "modeldeployment/webhooked", "-o", "json"]);
-      assert.match(events.stdout, /"reason": "ApplyFailed"/);
+      await waitForEvents(tb, ns, "modeldeployment/webhooked", [/"reason": "ApplyFailed"/]);
     } finally {
       await tb.kubectl(["delete", "validatingwebhookconfiguration", webhook]);
       hung.closeAllConnections();
