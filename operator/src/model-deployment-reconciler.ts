@@ -103,9 +103,9 @@ export class ModelDeploymentReconciler implements Reconciler {
     );
     // A child this pass changed at the API server comes back through its informer and queues this
     // object again, with the child as stored: status is written on that pass. On a quiet cluster
-    // that is milliseconds later; under a burst of new objects the pass comes when the pods are up,
-    // so a new object's status is written once (Ready) instead of twice. A refusal or conflict is
-    // reported at once.
+    // that is milliseconds later; under a burst of new objects it comes later (in bench:operator,
+    // once the pods were up), so a new object's status is written once instead of twice. A refusal
+    // or conflict is reported at once.
     const echoed =
       applyError === undefined &&
       conflicts.length === 0 &&
