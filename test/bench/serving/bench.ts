@@ -114,6 +114,11 @@ interface LoadResult {
   p99Ms: number;
   /** CPU time the server (all its processes and threads) spent per answered request, in milliseconds. */
   serverCpuMsPerRequest: number;
+  /**
+   * CPU time the load generator (this process) spent per answered request: it shares the cores with
+   * the server, so the cores it takes are not the server's to use.
+   */
+  loadGeneratorCpuMsPerRequest: number;
   errors: number;
 }
 
@@ -137,8 +142,10 @@ async function load(url: string, workload: Workload, concurrency: number, server
   measuring = true;
   const t0 = performance.now();
   const cpu0 = await processTreeCpuSeconds(serverPid);
+  const own0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, measureMs));
   measuring = false;
+  const own = process.cpuUsage(own0);
   const cpu = (await processTreeCpuSeconds(serverPid)) - cpu0;
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
@@ -151,6 +158,7 @@ async function load(url: string, workload: Workload, concurrency: number, server
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     serverCpuMsPerRequest: (cpu * 1000) / Math.max(1, latencies.length + errors),
+    loadGeneratorCpuMsPerRequest: (own.user + own.system) / 1000 / Math.max(1, latencies.length + errors),
     errors,
   };
 }
@@ -292,6 +300,7 @@ const servers = [...byRound].map(([name, runs]) => ({
     p50Ms: median(runs.map((r) => r[i]!.p50Ms)),
     p99Ms: median(runs.map((r) => r[i]!.p99Ms)),
     serverCpuMsPerRequest: median(runs.map((r) => r[i]!.serverCpuMsPerRequest)),
+    loadGeneratorCpuMsPerRequest: median(runs.map((r) => r[i]!.loadGeneratorCpuMsPerRequest)),
     errors: runs.reduce((sum, r) => sum + r[i]!.errors, 0),
   })),
   ...(rounds > 1 ? { rounds: runs } : {}),
@@ -339,6 +348,13 @@ const lines = [
   `| Server CPU per request (ms, all processes and threads) | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
   `|---|${concurrencies.map(() => "---:").join("|")}|`,
   ...servers.map((s) => `| ${s.name} | ${s.results.map((r) => r.serverCpuMsPerRequest.toFixed(3)).join(" | ")} |`),
+  "",
+  `| Load generator (this process) CPU per request, ms, and cores it took | ${concurrencies.map((c) => `c=${c}`).join(" | ")} |`,
+  `|---|${concurrencies.map(() => "---:").join("|")}|`,
+  ...servers.map(
+    (s) =>
+      `| ${s.name} | ${s.results.map((r) => `${r.loadGeneratorCpuMsPerRequest.toFixed(3)} (${((r.loadGeneratorCpuMsPerRequest * r.requestsPerSec) / 1000).toFixed(2)})`).join(" | ")} |`,
+  ),
   "",
   `Predictions checked before timing against ${report.agreement.reference} on ${checkInstances.length} seeded instances (at most ${maxAbsDifferenceAllowed} apart); max |difference|: ${servers.map((s) => `${s.name} ${s.maxAbsDifference!.toExponential(1)}`).join(", ") || "no server agreed"}.`,
   ...report.notMeasured.map(({ name, reason }) => `**Not measured: ${name}**: ${reason}.`),
