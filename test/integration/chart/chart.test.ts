@@ -88,6 +88,7 @@ describe("the maas-operator Helm chart on the test bed", function () {
     { set: "watchNamespaces={Team_A}", names: /at '\/watchNamespaces\/0'/ },
     { set: "prometheus.url=prometheus:9090", names: /at '\/prometheus\/url'/ },
     { set: "autoscaler.intervalSeconds=0", names: /at '\/autoscaler\/intervalSeconds'/ },
+    { set: "nodeOptions=max-semi-space-size=2", names: /at '\/nodeOptions'/ },
   ];
   for (const bad of badValues) {
     it(`refuses --set ${bad.set} with a message naming the value (values.schema.json)`, async () => {
@@ -210,6 +211,22 @@ describe("the maas-operator Helm chart on the test bed", function () {
       ]) {
         assert.ok(args.includes(flag), `${flag} in ${args.join(" ")}`);
       }
+    });
+
+    it("gives the operator NODE_OPTIONS from nodeOptions (a small young generation by default), and none when empty", async () => {
+      const nodeOptionsOf = async (args: string[]): Promise<string | undefined> => {
+        const docs = docsOf(ok(await template(releaseNs, args), "helm template"));
+        const deployment = docs.find((d) => d.kind === "Deployment") as Doc & {
+          spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+        };
+        return deployment.spec.template.spec.containers[0]!.env.find((e) => e.name === "NODE_OPTIONS")?.value;
+      };
+      assert.equal(await nodeOptionsOf([]), "--max-semi-space-size=2");
+      assert.equal(
+        await nodeOptionsOf(["--set", "nodeOptions=--max-semi-space-size=4 --max-old-space-size=256"]),
+        "--max-semi-space-size=4 --max-old-space-size=256",
+      );
+      assert.equal(await nodeOptionsOf(["--set", "nodeOptions="]), undefined);
     });
 
     it("renders a ServiceMonitor for the metrics Service only when enabled, and refuses without its CRD", async () => {
