@@ -1,7 +1,8 @@
 /**
  * `npm run bench:operator`: on the real test bed (full mode), how fast the operator turns 500
  * ModelDeployments into children and observed status, side by side with the API server's limit on
- * this machine — the same HTTP client creating the same 1,000 child objects directly — and the
+ * this machine — the same HTTP client creating the same 1,000 child objects directly, by POST and by
+ * the server-side apply the operator uses — and the
  * operator's memory with all of it in its caches. Writes bench/results/operator.json and prints a
  * markdown table. A benchmark, not a test: it fails only when something never converges.
  *
@@ -26,6 +27,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Watch } from "@kubernetes/client-node";
 import { API_VERSION, KIND, type ModelDeployment } from "../../../operator/src/api/index.ts";
+import { applyObject, type ApplyObject } from "../../../operator/src/controller/apply.ts";
+import { ApiError } from "../../../operator/src/controller/errors.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
 import { collectionPath, Resources, type Resource } from "../../../operator/src/controller/resources.ts";
 import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
@@ -154,7 +157,18 @@ class CollectionWatch {
   }
 
   async #relist(): Promise<void> {
-    const list = await this.#client.list<{ metadata: { resourceVersion: string }; items: KubeObject[] }>(this.#path);
+    type List = { metadata: { resourceVersion: string }; items: KubeObject[] };
+    let list: List | undefined;
+    // A CRD installed moments ago answers 429 ("storage is (re)initializing") until its watch cache
+    // is up: the API server asks to be asked again.
+    for (let attempt = 1; list === undefined; attempt++) {
+      try {
+        list = await this.#client.list<List>(this.#path);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.statusCode === 429) || attempt >= 50) throw err;
+        await sleep(200);
+      }
+    }
     for (const item of list.items) this.#onObject(item);
     this.#resourceVersion = list.metadata.resourceVersion;
   }
@@ -256,6 +270,8 @@ async function checkServiceIpCapacity(client: KubeClient): Promise<void> {
 }
 
 interface DirectResult {
+  /** POST (create), or server-side apply as the operator writes its children. */
+  how: "create" | "apply";
   replicas: number;
   objects: number;
   seconds: number;
@@ -266,9 +282,18 @@ interface DirectResult {
   namespaceDeletionSeconds: number;
 }
 
-/** Creates the 1,000 children directly with `replicas` each; times the writes (and, for 1, availability). */
-async function directPhase(tb: Testbed, client: KubeClient, replicas: number): Promise<DirectResult> {
-  const ns = await tb.createNamespace(`bench-direct-r${replicas}`);
+/**
+ * Creates the 1,000 children directly with `replicas` each; times the writes (and, for 1, availability).
+ * `how`: a POST per object, or a server-side apply that creates it (the operator's own request for a new
+ * child: an apply under the operator's field manager that fails if the object exists).
+ */
+async function directPhase(
+  tb: Testbed,
+  client: KubeClient,
+  replicas: number,
+  how: "create" | "apply" = "create",
+): Promise<DirectResult> {
+  const ns = await tb.createNamespace(`bench-direct-${how}-r${replicas}`);
   const objects = names.flatMap((n, i) => childrenOf(ns, n, i, replicas));
   const available = new Set<string>();
   const watch = new CollectionWatch(tb, client, collectionPath(Resources.Deployment, ns), (d) => {
@@ -284,7 +309,8 @@ async function directPhase(tb: Testbed, client: KubeClient, replicas: number): P
     await pool(objects, concurrency, async (obj) => {
       const resource: Resource = obj.kind === "Deployment" ? Resources.Deployment : Resources.Service;
       const started = performance.now();
-      await client.request("create", collectionPath(resource, ns), { body: obj });
+      if (how === "create") await client.request("create", collectionPath(resource, ns), { body: obj });
+      else await applyObject(client, resource, obj as ApplyObject, { ifAbsent: true });
       latencies.push(performance.now() - started);
     });
     seconds = (performance.now() - t0) / 1000;
@@ -304,6 +330,7 @@ async function directPhase(tb: Testbed, client: KubeClient, replicas: number): P
   const namespaceDeletionSeconds = await deleteNamespace(tb, ns);
   log(`  namespace deleted in ${namespaceDeletionSeconds.toFixed(1)} s`);
   return {
+    how,
     replicas,
     objects: objects.length,
     seconds: round(seconds, 2),
@@ -338,6 +365,13 @@ function parseMetrics(text: string): Sample[] {
 async function scrape(op: OperatorProcess): Promise<Sample[]> {
   const res = await fetch(`http://127.0.0.1:${op.healthPort}/metrics`);
   return parseMetrics(await res.text());
+}
+
+/** The operator's CPU seconds (user and system, all threads), as its /metrics reports them. */
+async function operatorCpuSeconds(op: OperatorProcess): Promise<number> {
+  const sample = (await scrape(op)).find((s) => s.name === "maas_operator_process_cpu_seconds_total");
+  if (sample === undefined) throw new Error("the operator's /metrics has no maas_operator_process_cpu_seconds_total");
+  return sample.value;
 }
 
 /** Resident set size of a process from /proc, in MiB; `peak` gives VmHWM (the high-water mark). */
@@ -530,6 +564,10 @@ interface MemoryStep {
   rssAtReadyMiB: number;
   /** RSS after 30 s at rest. */
   rssMiB: number;
+  /** The operator's CPU seconds from the first create of this step to every ModelDeployment of it Ready. */
+  cpuSecondsToReady: number;
+  /** The same per ModelDeployment added in this step, in milliseconds. */
+  cpuMsPerModelDeployment: number;
   heapUsedMiB: number;
   cachedObjects: Record<string, number>;
   /** Mean JSON bytes per object of each kind: as served, and as the operator's cache keeps it. */
@@ -579,6 +617,7 @@ async function memoryPhase(
       created += batch.length;
       log(`  memory: adding ${batch.length} ModelDeployments for ${target}…`);
       const t0 = performance.now();
+      const cpu0 = await operatorCpuSeconds(op);
       await pool(batch, concurrency, async (name) => {
         await client.request("create", collectionPath(Resources.ModelDeployment, ns), {
           body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec },
@@ -590,6 +629,7 @@ async function memoryPhase(
         () => `${readyAt.size}/${created} Ready in ${ns}`,
       );
       const readySeconds = (performance.now() - t0) / 1000;
+      const cpuSeconds = (await operatorCpuSeconds(op)) - cpu0;
       // The last status writes and pod updates land, then the operator sits idle for 30 s (V8 gives
       // back the young generation it grew during the burst): the figure is what it holds at rest.
       const burstRssMiB = procRssMiB(pid);
@@ -616,12 +656,14 @@ async function memoryPhase(
         readySeconds: round(readySeconds, 1),
         rssAtReadyMiB: round(burstRssMiB),
         rssMiB: round(procRssMiB(pid)),
+        cpuSecondsToReady: round(cpuSeconds, 1),
+        cpuMsPerModelDeployment: round((cpuSeconds * 1000) / Math.max(1, batch.length), 2),
         heapUsedMiB: round(heap / 2 ** 20),
         cachedObjects,
         jsonBytesPerObject,
       };
       log(
-        `  memory at ${step.modelDeployments} ModelDeployments: RSS ${step.rssMiB} MiB, heap ${step.heapUsedMiB} MiB`,
+        `  memory at ${step.modelDeployments} ModelDeployments: RSS ${step.rssMiB} MiB (${step.rssAtReadyMiB} at Ready), heap ${step.heapUsedMiB} MiB, CPU ${step.cpuSecondsToReady} s to Ready`,
       );
       steps.push(step);
     }
@@ -638,7 +680,7 @@ async function memoryPhase(
 }
 
 function markdown(report: Report): string {
-  const { direct0, direct1, operator: op } = report;
+  const { direct0, direct1, directApply1, operator: op } = report;
   const fmt = (s: number): string => s.toFixed(2);
   const lines = [
     `Machine: ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; ` +
@@ -651,19 +693,23 @@ function markdown(report: Report): string {
     `| Direct create, Deployments at replicas 0 (API writes only) | ${direct0.objects} | ${fmt(direct0.seconds)} | ${direct0.objectsPerSecond} |`,
     `| Direct create, the operator's exact children (replicas 1: pods follow) | ${direct1.objects} | ${fmt(direct1.seconds)} | ${direct1.objectsPerSecond} |`,
     `| … until all ${count} direct Deployments are Available (cluster pipeline) | ${count} | ${fmt(direct1.allDeploymentsAvailableSeconds ?? NaN)} | – |`,
+    `| Direct server-side apply of the same children (the operator's request for a new child) | ${directApply1.objects} | ${fmt(directApply1.seconds)} | ${directApply1.objectsPerSecond} |`,
     `| Operator: ${count} ModelDeployments created by the client | ${count} | ${fmt(op.modelDeploymentsCreatedSeconds)} | ${round(count / op.modelDeploymentsCreatedSeconds)} |`,
     `| **Operator: all Deployments + Services applied** | ${2 * count} | **${fmt(op.allChildrenAppliedSeconds)}** | ${round((2 * count) / op.allChildrenAppliedSeconds)} |`,
     `| **Operator: all status observed (observedGeneration = generation, Ready=True)** | ${count} | **${fmt(op.allReadySeconds)}** | – |`,
     "",
     `Ratio, operator time-to-children / direct create: **${report.ratios.childrenVsDirectReplicas0.toFixed(2)}×** (vs replicas 0), ` +
-      `**${report.ratios.childrenVsDirectReplicas1.toFixed(2)}×** (vs the same objects at replicas 1). ` +
+      `**${report.ratios.childrenVsDirectReplicas1.toFixed(2)}×** (vs the same objects at replicas 1), ` +
+      `**${report.ratios.childrenVsDirectApplyReplicas1.toFixed(2)}×** (vs the same objects applied directly; direct apply / direct create ${report.ratios.directApplyVsDirectCreateReplicas1.toFixed(2)}×). ` +
       `Status observed / direct Deployments Available: **${report.ratios.readyVsDirectAvailable.toFixed(2)}×**.`,
     "",
     ...(report.rounds.length > 1
       ? [
           `${report.rounds.length} rounds (the median one above); ratio to the direct create of the same objects per round: ` +
             `${report.rounds.map((r) => `${r.ratios.childrenVsDirectReplicas1.toFixed(2)}×`).join(", ")}; to the direct create at replicas 0: ` +
-            `${report.rounds.map((r) => `${r.ratios.childrenVsDirectReplicas0.toFixed(2)}×`).join(", ")}; direct create (replicas 1) ` +
+            `${report.rounds.map((r) => `${r.ratios.childrenVsDirectReplicas0.toFixed(2)}×`).join(", ")}; to the direct apply of the same objects: ` +
+            `${report.rounds.map((r) => `${r.ratios.childrenVsDirectApplyReplicas1.toFixed(2)}×`).join(", ")}; direct apply / direct create: ` +
+            `${report.rounds.map((r) => `${r.ratios.directApplyVsDirectCreateReplicas1.toFixed(2)}×`).join(", ")}; direct create (replicas 1) ` +
             `${report.rounds.map((r) => fmt(r.directReplicas1Seconds)).join(", ")} s, operator ${report.rounds.map((r) => fmt(r.operatorChildrenSeconds)).join(", ")} s.`,
           "",
         ]
@@ -712,11 +758,11 @@ function markdown(report: Report): string {
       "",
       `Memory of one operator holding N ModelDeployments, each with its Deployment, Service and Pod (all Ready); growth ${report.memory.perModelDeploymentKiB} KiB RSS per ModelDeployment between the steps:`,
       "",
-      "| ModelDeployments | Cached objects | RSS MiB when all Ready | RSS MiB after 30 s at rest | V8 heap used MiB |",
-      "|---:|---:|---:|---:|---:|",
+      "| ModelDeployments | Cached objects | RSS MiB when all Ready | RSS MiB after 30 s at rest | V8 heap used MiB | Operator CPU ms per added MD |",
+      "|---:|---:|---:|---:|---:|---:|",
       ...report.memory.steps.map(
         (m) =>
-          `| ${m.modelDeployments} | ${Object.values(m.cachedObjects).reduce((a, b) => a + b, 0)} | ${m.rssAtReadyMiB} | ${m.rssMiB} | ${m.heapUsedMiB} |`,
+          `| ${m.modelDeployments} | ${Object.values(m.cachedObjects).reduce((a, b) => a + b, 0)} | ${m.rssAtReadyMiB} | ${m.rssMiB} | ${m.heapUsedMiB} | ${m.cpuMsPerModelDeployment} |`,
       ),
       "",
       "| Kind | JSON bytes as served | JSON bytes as cached |",
@@ -734,11 +780,14 @@ type Report = Awaited<ReturnType<typeof run>>;
 function ratiosOf(
   direct0: { seconds: number },
   direct1: { seconds: number; allDeploymentsAvailableSeconds?: number | undefined },
+  directApply1: { seconds: number },
   operator: { allChildrenAppliedSeconds: number; allReadySeconds: number },
 ) {
   return {
     childrenVsDirectReplicas0: round(operator.allChildrenAppliedSeconds / direct0.seconds, 2),
     childrenVsDirectReplicas1: round(operator.allChildrenAppliedSeconds / direct1.seconds, 2),
+    childrenVsDirectApplyReplicas1: round(operator.allChildrenAppliedSeconds / directApply1.seconds, 2),
+    directApplyVsDirectCreateReplicas1: round(directApply1.seconds / direct1.seconds, 2),
     readyVsDirectAvailable: round(operator.allReadySeconds / (direct1.allDeploymentsAvailableSeconds ?? NaN), 2),
   };
 }
@@ -759,15 +808,23 @@ async function run() {
     const direct0 = await directPhase(tb, client, 0);
     log(`direct create of ${2 * count} children, Deployments at replicas 1${of}…`);
     const direct1 = await directPhase(tb, client, 1);
+    log(`direct server-side apply of the same ${2 * count} children, Deployments at replicas 1${of}…`);
+    const directApply1 = await directPhase(tb, client, 1, "apply");
     log(`operator: ${count} ModelDeployments${of}…`);
     const operator = await operatorPhase(tb, client);
-    measured.push({ direct0, direct1, operator, ratios: ratiosOf(direct0, direct1, operator) });
+    measured.push({
+      direct0,
+      direct1,
+      directApply1,
+      operator,
+      ratios: ratiosOf(direct0, direct1, directApply1, operator),
+    });
     // The last round's objects stay for the memory phase; earlier ones would fill the fake nodes.
     if (r < rounds) log(`  namespace deleted in ${(await deleteNamespace(tb, operator.namespace)).toFixed(1)} s`);
   }
   // The round with the median ratio to the direct create of the same objects is the one detailed.
   const byRatio = [...measured].sort((a, b) => a.ratios.childrenVsDirectReplicas1 - b.ratios.childrenVsDirectReplicas1);
-  const { direct0, direct1, operator, ratios } = byRatio[Math.floor((byRatio.length - 1) / 2)]!;
+  const { direct0, direct1, directApply1, operator, ratios } = byRatio[Math.floor((byRatio.length - 1) / 2)]!;
   log(`memory: ${memorySteps.join(", ")} ModelDeployments…`);
   const memory = memorySteps.length ? await memoryPhase(tb, client) : undefined;
   const versions = readFileSync(path.join(repoRoot, "test/testbed/versions.env"), "utf8");
@@ -787,6 +844,7 @@ async function run() {
       "the operator's KubeClient (node:https, keep-alive connections) with the admin identity, for both the direct creates and the ModelDeployment creates",
     direct0,
     direct1,
+    directApply1,
     operator,
     memory,
     ratios,
@@ -794,6 +852,7 @@ async function run() {
       directReplicas0Seconds: m.direct0.seconds,
       directReplicas1Seconds: m.direct1.seconds,
       directAvailableSeconds: m.direct1.allDeploymentsAvailableSeconds,
+      directApplyReplicas1Seconds: m.directApply1.seconds,
       operatorChildrenSeconds: m.operator.allChildrenAppliedSeconds,
       operatorReadySeconds: m.operator.allReadySeconds,
       ratios: m.ratios,
