@@ -9,7 +9,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync 
 import { join } from "node:path";
 import { KubeConfig, type V1Deployment } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { CRD_NAME } from "../../operator/src/api/index.ts";
+import { CRD_NAME, GROUP, PLURAL, VERSION } from "../../operator/src/api/index.ts";
 import { clusterRules, leaderElectionRules } from "../../operator/src/rbac.ts";
 import type { ExecResult, Testbed } from "./index.ts";
 import { repoRoot } from "./paths.ts";
@@ -43,6 +43,12 @@ export async function installCrd(tb: Testbed): Promise<ExecResult> {
   await tb.waitFor(`CRD ${CRD_NAME} Established`, async () => {
     const crd = await tb.apiextensions.readCustomResourceDefinition({ name: CRD_NAME });
     return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+  });
+  // Established comes before the API server's watch cache for the new type is up; until then a list
+  // answers 429 "storage is (re)initializing". Callers list and watch at once, so wait for it here.
+  await tb.waitFor(`${PLURAL} to be listable`, async () => {
+    await tb.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit: 1 });
+    return true;
   });
   return r;
 }

@@ -28,7 +28,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Watch } from "@kubernetes/client-node";
 import { API_VERSION, KIND, type ModelDeployment } from "../../../operator/src/api/index.ts";
 import { applyObject, type ApplyObject } from "../../../operator/src/controller/apply.ts";
-import { ApiError } from "../../../operator/src/controller/errors.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
 import { collectionPath, Resources, type Resource } from "../../../operator/src/controller/resources.ts";
 import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
@@ -157,18 +156,7 @@ class CollectionWatch {
   }
 
   async #relist(): Promise<void> {
-    type List = { metadata: { resourceVersion: string }; items: KubeObject[] };
-    let list: List | undefined;
-    // A CRD installed moments ago answers 429 ("storage is (re)initializing") until its watch cache
-    // is up: the API server asks to be asked again.
-    for (let attempt = 1; list === undefined; attempt++) {
-      try {
-        list = await this.#client.list<List>(this.#path);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.statusCode === 429) || attempt >= 50) throw err;
-        await sleep(200);
-      }
-    }
+    const list = await this.#client.list<{ metadata: { resourceVersion: string }; items: KubeObject[] }>(this.#path);
     for (const item of list.items) this.#onObject(item);
     this.#resourceVersion = list.metadata.resourceVersion;
   }

@@ -191,17 +191,17 @@ describe("the maas-operator Helm chart on the test bed", function () {
       assert.ok(ports.includes(PortNames.metrics));
     });
 
-    it("passes the Prometheus address and the autoscaler's settings to the operator", async () => {
-      const docs = docsOf(
-        ok(
-          await template(releaseNs, ["--set", "prometheus.url=http://prometheus.monitoring.svc:9090"]),
-          "helm template",
-        ),
-      );
+    /** The operator container of the chart's Deployment, rendered with `args`. */
+    const operatorContainer = async (args: string[]) => {
+      const docs = docsOf(ok(await template(releaseNs, args), "helm template"));
       const deployment = docs.find((d) => d.kind === "Deployment") as Doc & {
-        spec: { template: { spec: { containers: { args: string[] }[] } } };
+        spec: { template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[] }[] } } };
       };
-      const args = deployment.spec.template.spec.containers[0]!.args;
+      return deployment.spec.template.spec.containers[0]!;
+    };
+
+    it("passes the Prometheus address and the autoscaler's settings to the operator", async () => {
+      const { args } = await operatorContainer(["--set", "prometheus.url=http://prometheus.monitoring.svc:9090"]);
       for (const flag of [
         "--prometheus-url=http://prometheus.monitoring.svc:9090",
         "--prometheus-timeout-seconds=5",
@@ -214,13 +214,8 @@ describe("the maas-operator Helm chart on the test bed", function () {
     });
 
     it("gives the operator NODE_OPTIONS from nodeOptions (a small young generation by default), and none when empty", async () => {
-      const nodeOptionsOf = async (args: string[]): Promise<string | undefined> => {
-        const docs = docsOf(ok(await template(releaseNs, args), "helm template"));
-        const deployment = docs.find((d) => d.kind === "Deployment") as Doc & {
-          spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
-        };
-        return deployment.spec.template.spec.containers[0]!.env.find((e) => e.name === "NODE_OPTIONS")?.value;
-      };
+      const nodeOptionsOf = async (args: string[]): Promise<string | undefined> =>
+        (await operatorContainer(args)).env.find((e) => e.name === "NODE_OPTIONS")?.value;
       assert.equal(await nodeOptionsOf([]), "--max-semi-space-size=2");
       assert.equal(
         await nodeOptionsOf(["--set", "nodeOptions=--max-semi-space-size=4 --max-old-space-size=256"]),
