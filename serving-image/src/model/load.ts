@@ -56,6 +56,29 @@ function normShape(shape: readonly (number | null | undefined)[] | undefined): n
   return shape.map((d) => (d === null || d === undefined || d < 0 ? -1 : d));
 }
 
+/**
+ * A SavedModel signature's shape as tfjs-node reports it. Its declarations say `number[]`, but
+ * `getMetaGraphsFromSavedModel` hands over the protobuf `TensorShapeProto.Dim` messages themselves
+ * (tfjs-node 4.22, saved_model.ts: `getTensorShape().getDimList()`), whose `getSize()` is the size
+ * (-1 when unknown; an int64, so possibly a string). Plain numbers are taken as they are.
+ */
+export function savedModelShape(dims: readonly unknown[], where: string): number[] {
+  return dims.map((d, i) => {
+    const size: unknown =
+      typeof d === "object" && d !== null && typeof (d as { getSize?: unknown }).getSize === "function"
+        ? (d as { getSize: () => unknown }).getSize()
+        : d;
+    if (size === null || size === undefined) return -1;
+    const n = typeof size === "string" && size.trim() !== "" ? Number(size) : size;
+    if (typeof n !== "number" || !Number.isInteger(n)) {
+      throw new Error(
+        `SavedModel signature tensor ${where} has dimension ${i} of unknown form (${JSON.stringify(size) ?? typeof size})`,
+      );
+    }
+    return n < 0 ? -1 : n;
+  });
+}
+
 interface SignatureTensor {
   name?: string;
   dtype?: string;
@@ -250,8 +273,8 @@ interface SavedModelApi {
       signatureDefs: Record<
         string,
         {
-          inputs: Record<string, { name: string; dtype: string; shape: number[] }>;
-          outputs: Record<string, { name: string; dtype: string; shape: number[] }>;
+          inputs: Record<string, { name: string; dtype: string; shape: readonly unknown[] }>;
+          outputs: Record<string, { name: string; dtype: string; shape: readonly unknown[] }>;
         }
       >;
     }[]
@@ -278,7 +301,7 @@ async function loadSavedModel(
       name: key,
       tensorName: t.name,
       dtype: toDType(t.dtype, key),
-      shape: normShape(t.shape),
+      shape: savedModelShape(t.shape, key),
     }));
   const inputs = spec(serving.inputs);
   const outputs = spec(serving.outputs);
