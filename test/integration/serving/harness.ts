@@ -2,15 +2,34 @@
  * Starts `maas-serving serve` as a real child process (what the pod runs) on OS-assigned ports, and
  * small HTTP helpers for talking to it.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { request as httpRequest, Agent } from "node:http";
 import { connect, type Socket } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { Env } from "../../../serving-image/src/contract.ts";
 
 export const mainTs = path.resolve(import.meta.dirname, "../../../serving-image/src/main.ts");
+
+/**
+ * Runs triton_client.py (Triton's own Python HTTP client, `tritonclient[http]`) against the server at
+ * `url` for `model`, with one input tensor (written to `<dir>/triton-input.json`); returns what it saw.
+ */
+export async function tritonClient(
+  url: string,
+  model: string,
+  input: { name: string; shape: number[]; data: number[] },
+  dir: string,
+): Promise<Record<string, unknown>> {
+  const inputFile = path.join(dir, "triton-input.json");
+  await writeFile(inputFile, JSON.stringify(input));
+  const script = path.join(import.meta.dirname, "triton_client.py");
+  const { stdout } = await promisify(execFile)("python3", [script, new URL(url).host, model, inputFile]);
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
 
 export interface ServingProcess {
   readonly child: ChildProcess;
@@ -23,9 +42,16 @@ export interface ServingProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the server for `modelDir`; extra env overrides the defaults (served name "model"). */
-export async function startServing(modelDir: string, env: Record<string, string> = {}): Promise<ServingProcess> {
-  const child = spawn(process.execPath, [mainTs, "serve"], {
+/**
+ * Starts the server for `modelDir`; extra env overrides the defaults (served name "model"). `main` runs
+ * another copy of the serving image (e.g. one on tfjs-node's node_modules).
+ */
+export async function startServing(
+  modelDir: string,
+  env: Record<string, string> = {},
+  main = mainTs,
+): Promise<ServingProcess> {
+  const child = spawn(process.execPath, [main, "serve"], {
     env: {
       PATH: process.env["PATH"] ?? "",
       [Env.modelDir]: modelDir,

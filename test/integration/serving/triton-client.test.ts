@@ -2,11 +2,10 @@
 // the real server process. Needs `pip install 'tritonclient[http]'` (CI installs it).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { rm, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import { assertClose, copyHumanModel, directModel, seededFloats, tempDir } from "./fixtures.ts";
-import { startServing, type ServingProcess } from "./harness.ts";
+import { startServing, tritonClient, type ServingProcess } from "./harness.ts";
 
 const run = promisify(execFile);
 
@@ -35,15 +34,7 @@ describe("maas-serving with Triton's Python HTTP client (tritonclient[http])", f
   it("sees the server live and ready, reads metadata, and gets the model's numbers in JSON and binary mode", async () => {
     const shape = [2, 32, 32, 3];
     const data = seededFloats(42, 2 * 32 * 32 * 3);
-    const inputFile = path.join(dir, "input.json");
-    await writeFile(inputFile, JSON.stringify({ name: "conv2d_1_input", shape, data }));
-    const { stdout } = await run("python3", [
-      path.join(import.meta.dirname, "triton_client.py"),
-      new URL(server.url).host,
-      "liveness",
-      inputFile,
-    ]);
-    const seen = JSON.parse(stdout) as Record<string, unknown>;
+    const seen = await tritonClient(server.url, "liveness", { name: "conv2d_1_input", shape, data }, dir);
     assert.equal(seen["live"], true);
     assert.equal(seen["ready"], true);
     assert.equal(seen["model_ready"], true);
