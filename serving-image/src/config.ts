@@ -24,6 +24,8 @@ export interface ServeConfig {
   readonly maxQueue: number;
   readonly requestTimeoutMs: number;
   readonly workers: number;
+  /** Cores to size workers and TensorFlow's threads by (MAAS_CPUS); 0 = the machine's. */
+  readonly cpus: number;
   readonly httpPort: number;
   readonly metricsPort: number;
   readonly maxBodyBytes: number;
@@ -108,6 +110,7 @@ export function readServeConfig(
     maxQueue,
     requestTimeoutMs: int(Env.requestTimeoutMs, Defaults.requestTimeoutMs, 1, 3_600_000),
     workers: int(Env.workers, 0, 0, 256),
+    cpus: int(Env.cpus, 0, 0),
     httpPort: int(Env.httpPort, Ports.http, 0, 65535),
     metricsPort: int(Env.metricsPort, Ports.metrics, 0, 65535),
     maxBodyBytes: int(Env.maxBodyBytes, Defaults.maxBodyBytes, 1),

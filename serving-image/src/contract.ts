@@ -27,8 +27,13 @@ export const Env = {
   maxQueue: "MAAS_MAX_QUEUE",
   /** Per-request deadline in milliseconds; past it the request gets 504. */
   requestTimeoutMs: "MAAS_REQUEST_TIMEOUT_MS",
-  /** Number of inference workers (threads); 0 or unset = one per available core. */
+  /** Number of inference workers (threads); 0 or unset = one per core (MAAS_CPUS, else the machine's). */
   workers: "MAAS_WORKERS",
+  /**
+   * The cores the container asked for (its CPU request, rounded up; the operator sets it). It sizes
+   * the default number of wasm workers and TensorFlow's intra-op threads; unset = the machine's cores.
+   */
+  cpus: "MAAS_CPUS",
   httpPort: "MAAS_HTTP_PORT",
   metricsPort: "MAAS_METRICS_PORT",
   /** Largest request body `serve` accepts, in bytes; larger bodies get 413. */

@@ -35,10 +35,14 @@ async function loadInto(
   unservable: (reason: string) => void,
 ): Promise<WorkerPool | undefined> {
   try {
-    const intraOpThreads = defaultIntraOpThreads(process.env, availableParallelism());
+    // A pod sees every core of its node (the operator sets no CPU limit), so it sizes itself by the
+    // cores it requested: a 1-CPU pod on a 64-core node must not start 64 workers, each with the model.
+    const machine = availableParallelism();
+    const cores = config.cpus > 0 ? Math.min(config.cpus, machine) : machine;
+    const intraOpThreads = defaultIntraOpThreads(process.env, cores);
     const { pool, ready, workers } = await WorkerPool.start(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
-      config.workers,
+      config.workers > 0 ? config.workers : cores,
       {
         onWorkerExit: (reason, cause) => {
           logger.error({ reason, cause }, "Lost an inference worker; starting a replacement");
@@ -69,6 +73,9 @@ async function loadInto(
         backend: ready.backend,
         skippedBackends: ready.skipped,
         workers,
+        // The cores it sized itself by: the container's CPU request (MAAS_CPUS) if set, at most the machine's.
+        cores,
+        machineCores: machine,
         ...(ready.backend.startsWith("tensorflow") ? { tensorflowIntraOpThreads: intraOpThreads } : {}),
         batchable: ready.batchable,
         loadSeconds: ready.loadSeconds,

@@ -302,10 +302,13 @@ const serving = object(
       maximum: 600000,
       default: Defaults.requestTimeoutMs,
     }),
-    workers: integer("Inference worker threads per replica; unset or 0 means one per available core.", {
-      minimum: 0,
-      maximum: 64,
-    }),
+    workers: integer(
+      "Inference worker threads per replica (wasm and cpu backends; the tensorflow backends use one and TensorFlow's own threads); unset or 0 means one per core the pod requests (resources.cpu, rounded up).",
+      {
+        minimum: 0,
+        maximum: 64,
+      },
+    ),
   },
   { default: {} },
 );

@@ -15,6 +15,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { ModelDeployment } from "../api/index.ts";
 import { GPU_PRODUCT_LABEL } from "../api/names.ts";
+import { parseQuantity } from "../api/quantity.ts";
 import {
   Commands,
   ContainerNames,
@@ -108,6 +109,14 @@ export function requiredCredentialKeys(uri: string): string[] {
   return [];
 }
 
+/** A CPU quantity rounded up to whole cores, at least one: "100m" → 1, "2" → 2, "2.5" → 3. */
+export function wholeCores(cpu: string | number): number {
+  const q = parseQuantity(String(cpu));
+  if (q === undefined || q.num <= 0n) return 1;
+  const cores = (q.num + q.den - 1n) / q.den;
+  return cores > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(cores);
+}
+
 function serveEnv(md: ModelDeployment): V1EnvVar[] {
   const s = md.spec.serving ?? {};
   const m = md.spec.model;
@@ -131,6 +140,9 @@ function serveEnv(md: ModelDeployment): V1EnvVar[] {
     { name: Env.terminationMessagePath, value: Paths.terminationMessage },
   ];
   if (m.version) env.push({ name: Env.modelVersion, value: m.version });
+  // The image sizes its workers (wasm) and TensorFlow's threads by the cores the pod asked for, not by
+  // the node's cores, which a pod without a CPU limit sees all of.
+  env.push({ name: Env.cpus, value: String(wholeCores(md.spec.resources?.cpu ?? "1")) });
   if (s.workers) env.push({ name: Env.workers, value: String(s.workers) });
   return env;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { desiredDeployment, desiredReplicas } from "../../../operator/src/reconcile/desired-deployment.ts";
+import { desiredDeployment, desiredReplicas, wholeCores } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { desiredService, endpointOf } from "../../../operator/src/reconcile/desired-service.ts";
 import { CredentialKeys, Env, Paths } from "../../../serving-image/src/contract.ts";
 import { md } from "./fixtures.ts";
@@ -147,10 +147,36 @@ describe("desiredDeployment", function () {
     );
   });
 
+  it("tells the server the cores its pod requested, rounded up, so it does not size itself by the node", function () {
+    const serve = (cpu?: string): string | undefined =>
+      envOf(
+        desiredDeployment(md(cpu === undefined ? {} : { resources: { cpu } }), settings).spec!.template.spec!
+          .containers[0],
+      )[Env.cpus];
+    assert.equal(serve(), "1", "the default request of 1 CPU");
+    assert.equal(serve("250m"), "1");
+    assert.equal(serve("2"), "2");
+    assert.equal(serve("2500m"), "3");
+    assert.equal(serve("16"), "16");
+  });
+
   it("uses spec.image over the operator's default image", function () {
     const pod = desiredDeployment(md({ image: "registry.local/maas-serving:dev" }), settings).spec!.template.spec!;
     assert.equal(pod.containers[0]!.image, "registry.local/maas-serving:dev");
     assert.equal(pod.initContainers![0]!.image, "registry.local/maas-serving:dev");
+  });
+});
+
+describe("wholeCores", function () {
+  it("rounds a CPU quantity up to whole cores, at least one", function () {
+    assert.equal(wholeCores("1m"), 1);
+    assert.equal(wholeCores("1"), 1);
+    assert.equal(wholeCores("1001m"), 2);
+    assert.equal(wholeCores("1.5"), 2);
+    assert.equal(wholeCores("64"), 64);
+    assert.equal(wholeCores("0"), 1);
+    assert.equal(wholeCores("1e3"), 1000);
+    assert.equal(wholeCores("1e30"), Number.MAX_SAFE_INTEGER);
   });
 });
 

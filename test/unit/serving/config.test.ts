@@ -81,4 +81,12 @@ describe("serve's configuration of admission", () => {
     assert.equal(share("4"), 1);
     assert.equal(readServeConfig({}, memory).config.bodyIdleTimeoutMs, 5_000);
   });
+
+  it("reads the container's requested cores (0 when unset) and refuses what is not a whole number", () => {
+    assert.equal(readServeConfig({}, memory).config.cpus, 0);
+    assert.equal(readServeConfig({ [Env.cpus]: "3" }, memory).config.cpus, 3);
+    const bad = readServeConfig({ [Env.cpus]: "1.5" }, memory);
+    assert.equal(bad.config.cpus, 0);
+    assert.match(bad.problems.join("; "), /MAAS_CPUS must be an integer/);
+  });
 });
