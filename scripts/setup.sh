@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything maas needs on a fresh machine of this kind: Debian's prometheus and openssl,
+# Installs everything maas needs on a fresh machine of this kind: Debian's prometheus, openssl and g++,
 # the npm packages (including the pinned Node 24 runtime), the Python packages the tests use, and
 # the test bed's Kubernetes binaries (built once from the Go module proxy, then cached by version), and
 # the operator and CPU serving images (buildah/podman, cached by a key of what goes into them).
@@ -8,11 +8,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
 step() { printf '\n[setup %4ds] %s\n' "$((SECONDS - start))" "$*"; }
 
-step "Debian packages (prometheus, openssl)"
-if ! command -v prometheus >/dev/null || ! command -v openssl >/dev/null; then
+step "Debian packages (prometheus, openssl, g++ for tfjs-node's binding)"
+if ! command -v prometheus >/dev/null || ! command -v openssl >/dev/null || ! command -v g++ >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus openssl >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus openssl g++ >/dev/null
 fi
 
 step "npm ci (Node $(node --version) installs the pinned Node 24 runtime as a devDependency)"

@@ -51,8 +51,9 @@ export const intraOpThreadsVariable = "TF_NUM_INTRAOP_THREADS";
  * TensorFlow's intra-op pool (the native backends) takes one thread per core by default, and spins on
  * them; the main thread, which reads and answers every HTTP request, then competes with it for a core.
  * Unless the environment sets TF_NUM_INTRAOP_THREADS, sets it to one less than `cores` (at least one).
- * On 2 cores (bench:serving, TensorFlow 2.21) one intra-op thread answered 28% more requests at one
- * client and 14% more at 8 for a third less CPU per request, and as many at 32 clients.
+ * On 2 cores (bench:serving, TensorFlow 2.21, one run each) one intra-op thread answered 28% more
+ * requests at one client (with 31% less CPU per request) and 14% more at 8, about as many at 32 and
+ * 6% fewer at 64.
  * Call it in the main thread before the inference workers start: TensorFlow reads the process's real
  * environment, which a worker thread's `process.env` (a copy) does not change. Returns the value in effect.
  */
