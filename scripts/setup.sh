@@ -18,7 +18,7 @@ fi
 step "npm ci (Node $(node --version) installs the pinned Node 24 runtime as a devDependency)"
 npm ci --no-audit --no-fund
 
-step "Python packages for tests (Triton's HTTP client, moto's S3 server)"
+step "Python packages for tests (Triton's HTTP client, moto's S3 server, TensorFlow's CPU wheel)"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r test/requirements.txt
 
 step "test bed binaries (cached by version in ${MAAS_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/maas-testbed})"

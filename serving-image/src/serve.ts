@@ -10,7 +10,7 @@ import { once } from "node:events";
 import { availableParallelism } from "node:os";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { defaultIntraOpThreads } from "./backends/select.ts";
+import { defaultTensorflowThreads } from "./backends/select.ts";
 import { readServeConfig, type ServeConfig } from "./config.ts";
 import { DataPlane } from "./dataplane.ts";
 import { createApp } from "./http/app.ts";
@@ -39,7 +39,7 @@ async function loadInto(
     // cores it requested: a 1-CPU pod on a 64-core node must not start 64 workers, each with the model.
     const machine = availableParallelism();
     const cores = config.cpus > 0 ? Math.min(config.cpus, machine) : machine;
-    const intraOpThreads = defaultIntraOpThreads(process.env, cores);
+    const tensorflowThreads = defaultTensorflowThreads(process.env, cores);
     const { pool, ready, workers } = await WorkerPool.start(
       { modelPath: config.modelDir, format: config.modelFormat, backend: config.backend },
       config.workers > 0 ? config.workers : cores,
@@ -76,7 +76,7 @@ async function loadInto(
         // The cores it sized itself by: the container's CPU request (MAAS_CPUS) if set, at most the machine's.
         cores,
         machineCores: machine,
-        ...(ready.backend.startsWith("tensorflow") ? { tensorflowIntraOpThreads: intraOpThreads } : {}),
+        ...(ready.backend.startsWith("tensorflow") ? { tensorflowThreads } : {}),
         batchable: ready.batchable,
         loadSeconds: ready.loadSeconds,
         inputs: ready.signature.inputs,

@@ -10,8 +10,10 @@
  * has 2.9.1).
  *
  * Cached under <cache>/tfjs-node-<key>/, the key hashing the lockfile, the serving image's
- * package.json, the TensorFlow version and Node's version; a tree is complete once its marker is
- * written, so an interrupted build starts over.
+ * package.json, the TensorFlow version and directory (the binding finds libtensorflow there by
+ * rpath) and Node's version; a tree is complete once its marker is written, so an interrupted build
+ * starts over. Trees of older keys are not removed; two processes building one key at once are not
+ * guarded against (the tests and the bench use different cache directories).
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -126,7 +128,8 @@ export async function ensureTfjsNodeTree(tf: TensorflowWheel, cacheDir: string):
   const nodeHeaders = await nodeHeaderDir();
   const files = ["package.json", "package-lock.json", "serving-image/package.json", "operator/package.json"];
   const contents = await Promise.all(files.map((f) => readFile(path.join(root, f))));
-  const tree = path.join(cacheDir, `tfjs-node-${key([...contents, tf.version, process.version])}`);
+  // The binding links to tf.dir by rpath, so a tree built against another TensorFlow directory is another tree.
+  const tree = path.join(cacheDir, `tfjs-node-${key([...contents, tf.version, tf.dir, process.version])}`);
   const marker = path.join(tree, ".complete");
   if (await exists(marker)) return tree;
   console.error(

@@ -44,25 +44,38 @@ export function restoreIsNullOrUndefined(): void {
   }
 }
 
-/** The variable TensorFlow reads (core/common_runtime/process_util.cc) for its intra-op thread pool's size. */
-export const intraOpThreadsVariable = "TF_NUM_INTRAOP_THREADS";
+/** The variables TensorFlow reads (core/common_runtime/process_util.cc) for its thread pools' sizes. */
+export const TensorflowThreadVariables = {
+  intraOp: "TF_NUM_INTRAOP_THREADS",
+  interOp: "TF_NUM_INTEROP_THREADS",
+} as const;
 
 /**
- * TensorFlow's intra-op pool (the native backends) takes one thread per core by default, and spins on
- * them; the main thread, which reads and answers every HTTP request, then competes with it for a core.
- * Unless the environment sets TF_NUM_INTRAOP_THREADS, sets it to one less than `cores` (at least one).
- * On 2 cores (bench:serving, TensorFlow 2.21, one run each) one intra-op thread answered 28% more
- * requests at one client (with 31% less CPU per request) and 14% more at 8, about as many at 32 and
- * 6% fewer at 64.
+ * TensorFlow's pools (the native backends) take one thread per core of the machine by default, and its
+ * intra-op pool spins on them; the main thread, which reads and answers every HTTP request, then
+ * competes with it for a core. Unless the environment sets them, sets TF_NUM_INTRAOP_THREADS to one
+ * less than `cores` (at least one) and TF_NUM_INTEROP_THREADS to `cores` (`cores` being what the
+ * container requested, which on a big node is far fewer than the machine's).
+ * On 2 cores (bench:serving, TensorFlow 2.21, medians of 3 rounds) this answered 31% more requests
+ * than TensorFlow's defaults at one client (with 34% less CPU per request), 24% more at 8, 11% more
+ * at 32 and 8% fewer at 64.
  * Call it in the main thread before the inference workers start: TensorFlow reads the process's real
- * environment, which a worker thread's `process.env` (a copy) does not change. Returns the value in effect.
+ * environment, which a worker thread's `process.env` (a copy) does not change. Returns the values in effect.
  */
-export function defaultIntraOpThreads(env: NodeJS.ProcessEnv, cores: number): string {
-  const given = env[intraOpThreadsVariable];
-  if (given !== undefined && given.trim() !== "") return given;
-  const value = String(Math.max(1, cores - 1));
-  env[intraOpThreadsVariable] = value;
-  return value;
+export function defaultTensorflowThreads(
+  env: NodeJS.ProcessEnv,
+  cores: number,
+): { readonly intraOp: string; readonly interOp: string } {
+  const value = (name: string, fallback: number): string => {
+    const given = env[name];
+    if (given !== undefined && given.trim() !== "") return given;
+    env[name] = String(fallback);
+    return env[name];
+  };
+  return {
+    intraOp: value(TensorflowThreadVariables.intraOp, Math.max(1, cores - 1)),
+    interOp: value(TensorflowThreadVariables.interOp, Math.max(1, cores)),
+  };
 }
 
 async function tryBackend(tf: typeof tfjs, backend: ResolvedBackend): Promise<unknown> {

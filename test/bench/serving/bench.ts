@@ -236,13 +236,24 @@ const prepareNative = (): Promise<{ tree: string; checkout: string; saved: strin
     const saved = await ensureSavedModel(venv, dir);
     return { ...(await prepareTfjsNode(venv)), saved };
   })());
-const onTfjsNode = (format: "tfjs-graph" | "tf-saved-model", workload: Workload): Contender => ({
-  name: `maas-serving on tfjs-node (TF ${pinnedMinor("tensorflow-cpu")} CPU, 1 worker), ${format === "tf-saved-model" ? "SavedModel" : "TF.js graph model"}${workload === workloads.v1 ? "" : `, ${workload.protocol}`}`,
+/** `tensorflowDefaultThreads`: TF_NUM_*_THREADS=0, TensorFlow's own default, instead of what serve sets. */
+const onTfjsNode = (
+  format: "tfjs-graph" | "tf-saved-model",
+  workload: Workload,
+  tensorflowDefaultThreads = false,
+): Contender => ({
+  name: `maas-serving on tfjs-node (TF ${pinnedMinor("tensorflow-cpu")} CPU, 1 worker), ${format === "tf-saved-model" ? "SavedModel" : "TF.js graph model"}${workload === workloads.v1 ? "" : `, ${workload.protocol}`}${tensorflowDefaultThreads ? ", TensorFlow's default threads" : ""}`,
   workload,
   start: async () => {
     const { checkout, saved } = await prepareNative();
     const model = format === "tf-saved-model" ? saved : dir;
-    return maas(0, "0", checkout, { MAAS_BACKEND: "tensorflow", MAAS_MODEL_FORMAT: format, MAAS_MODEL_DIR: model })();
+    const threads = tensorflowDefaultThreads ? { TF_NUM_INTRAOP_THREADS: "0", TF_NUM_INTEROP_THREADS: "0" } : {};
+    return maas(0, "0", checkout, {
+      MAAS_BACKEND: "tensorflow",
+      MAAS_MODEL_FORMAT: format,
+      MAAS_MODEL_DIR: model,
+      ...threads,
+    })();
   },
 });
 
@@ -278,6 +289,7 @@ const contenders: Contender[] = [
   },
   onTfjsNode("tfjs-graph", workloads.v1),
   onTfjsNode("tf-saved-model", workloads.v1),
+  onTfjsNode("tf-saved-model", workloads.v1, true),
   onTfjsNode("tf-saved-model", workloads.v2binary),
   { ...kserveContender(dir, startChild), workload: workloads.v1 },
 ];

@@ -13,7 +13,7 @@ import { createRequire } from "node:module";
 import { availableParallelism, homedir } from "node:os";
 import path from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
-import { defaultIntraOpThreads, restoreIsNullOrUndefined } from "../../../serving-image/src/backends/select.ts";
+import { defaultTensorflowThreads, restoreIsNullOrUndefined } from "../../../serving-image/src/backends/select.ts";
 import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
 import { ensureTfjsNodeTree, tensorflowOf, tfjsNodeCheckout } from "../../testbed/tfjs-node.ts";
 import { ContenderUnavailable, run } from "./kserve.ts";
@@ -64,8 +64,10 @@ async function rawMain(
 ): Promise<void> {
   restoreIsNullOrUndefined();
   // "as-served": TF's intra-op threads set as maas-serving sets them before its workers start.
-  if (threads === "as-served") defaultIntraOpThreads(process.env, availableParallelism());
-  else delete process.env["TF_NUM_INTRAOP_THREADS"];
+  // The servers start with a clean environment, so whatever this process inherited goes first.
+  delete process.env["TF_NUM_INTRAOP_THREADS"];
+  delete process.env["TF_NUM_INTEROP_THREADS"];
+  if (threads === "as-served") defaultTensorflowThreads(process.env, availableParallelism());
   const require = createRequire(path.join(tree, "package.json"));
   const tf = require("@tensorflow/tfjs-node") as typeof tfjs & {
     node: { loadSavedModel(dir: string): Promise<{ predict(x: tfjs.Tensor): tfjs.Tensor | tfjs.NamedTensorMap }> };

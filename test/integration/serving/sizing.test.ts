@@ -41,6 +41,7 @@ describe("maas-serving sizes its inference workers by the cores it was given", f
     assert.equal(loaded["cores"], 1);
     assert.equal(loaded["machineCores"], availableParallelism());
     assert.equal(await metricValue(server.metricsUrl, "maas_inference_workers"), 1);
+    await server.stop();
   });
 
   it("takes no more cores than the machine has, and all of them standalone", async () => {
@@ -51,6 +52,8 @@ describe("maas-serving sizes its inference workers by the cores it was given", f
     const standalone = await serve({});
     assert.equal(standalone.loaded["cores"], machine);
     assert.equal(await metricValue(standalone.server.metricsUrl, "maas_inference_workers"), machine);
+    await many.server.stop();
+    await standalone.server.stop();
   });
 
   it("lets MAAS_WORKERS override the cores", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { defaultIntraOpThreads, restoreIsNullOrUndefined } from "../../../serving-image/src/backends/select.ts";
+import { defaultTensorflowThreads, restoreIsNullOrUndefined } from "../../../serving-image/src/backends/select.ts";
 
 describe("restoreIsNullOrUndefined", function () {
   it("gives CommonJS code (as tfjs-node is) a working util.isNullOrUndefined on Node 24", function () {
@@ -13,20 +13,23 @@ describe("restoreIsNullOrUndefined", function () {
   });
 });
 
-describe("defaultIntraOpThreads", function () {
-  it("leaves one core to the HTTP thread when the environment does not choose", function () {
+describe("defaultTensorflowThreads", function () {
+  it("leaves one core to the HTTP thread and sizes the inter-op pool by the cores when the environment does not choose", function () {
     const two: NodeJS.ProcessEnv = {};
-    assert.equal(defaultIntraOpThreads(two, 2), "1");
+    assert.deepEqual(defaultTensorflowThreads(two, 2), { intraOp: "1", interOp: "2" });
     assert.equal(two["TF_NUM_INTRAOP_THREADS"], "1");
+    assert.equal(two["TF_NUM_INTEROP_THREADS"], "2");
     const eight: NodeJS.ProcessEnv = { TF_NUM_INTRAOP_THREADS: " " };
-    assert.equal(defaultIntraOpThreads(eight, 8), "7");
+    assert.deepEqual(defaultTensorflowThreads(eight, 8), { intraOp: "7", interOp: "8" });
     assert.equal(eight["TF_NUM_INTRAOP_THREADS"], "7");
-    assert.equal(defaultIntraOpThreads({}, 1), "1");
+    assert.deepEqual(defaultTensorflowThreads({}, 1), { intraOp: "1", interOp: "1" });
   });
 
-  it("keeps a value the environment sets", function () {
+  it("keeps values the environment sets, each on its own", function () {
     const env: NodeJS.ProcessEnv = { TF_NUM_INTRAOP_THREADS: "4" };
-    assert.equal(defaultIntraOpThreads(env, 2), "4");
+    assert.deepEqual(defaultTensorflowThreads(env, 2), { intraOp: "4", interOp: "2" });
     assert.equal(env["TF_NUM_INTRAOP_THREADS"], "4");
+    const both: NodeJS.ProcessEnv = { TF_NUM_INTRAOP_THREADS: "0", TF_NUM_INTEROP_THREADS: "3" };
+    assert.deepEqual(defaultTensorflowThreads(both, 2), { intraOp: "0", interOp: "3" });
   });
 });
