@@ -38,7 +38,8 @@ import { promisify } from "node:util";
 const root = path.resolve(import.meta.dirname, "../..");
 const run = promisify(execFile);
 
-const exists = (file: string): Promise<boolean> =>
+/** Whether `file` exists (any error reading it counts as no). */
+export const exists = (file: string): Promise<boolean> =>
   access(file).then(
     () => true,
     () => false,
@@ -102,7 +103,8 @@ async function nodeHeaderDir(): Promise<string> {
   throw new Error(`no Node.js headers (node_api.h) to compile tfjs-node's binding; looked in ${candidates.join(", ")}`);
 }
 
-function key(parts: (string | Buffer)[]): string {
+/** A short cache key: a hash of a list of parts (each hashed on its own, so no two lists run together alike). */
+export function key(parts: (string | Buffer)[]): string {
   const hash = createHash("sha256");
   for (const part of parts) hash.update(createHash("sha256").update(part).digest());
   return hash.digest("hex").slice(0, 16);

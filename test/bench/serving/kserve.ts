@@ -8,12 +8,12 @@
  * BENCH_PYTHON=<interpreter> chooses the Python to make it with (python3.11 by default).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import path from "node:path";
+import { exists, key } from "../../testbed/tfjs-node.ts";
 
 const here = path.join(import.meta.dirname, "kserve");
 const python = process.env["BENCH_PYTHON"] ?? "python3.11";
@@ -41,19 +41,6 @@ export async function run(
     throw new ContenderUnavailable(`${what}: ${command} could not be started (${code.message})`);
   if (code !== 0) throw new ContenderUnavailable(`${what}: ${path.basename(command)} exited with ${code}`);
   return Buffer.concat(chunks).toString("utf8").trim();
-}
-
-const exists = (file: string): Promise<boolean> =>
-  access(file).then(
-    () => true,
-    () => false,
-  );
-
-/** A short hash of a list of parts (each hashed on its own, so no two lists run together alike). */
-function key(parts: (string | Buffer)[]): string {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(createHash("sha256").update(part).digest());
-  return hash.digest("hex").slice(0, 16);
 }
 
 /**

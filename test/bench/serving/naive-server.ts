@@ -6,13 +6,13 @@
  *
  * Usage: node naive-server.ts <model-dir> [<tfjs-node tree>]; prints {"port": n} once listening on 127.0.0.1.
  */
-import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import express from "express";
 import type * as tfjs from "@tensorflow/tfjs";
-import { restoreIsNullOrUndefined, wasmDirectory } from "../../../serving-image/src/backends/select.ts";
+import { wasmDirectory } from "../../../serving-image/src/backends/select.ts";
 import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
+import { loadTfjsNode, savedModelPredictor } from "./tfjs-node.ts";
 
 type Instances = number[][][][];
 const [dir, tree] = process.argv.slice(2) as [string, string | undefined];
@@ -32,17 +32,10 @@ if (tree === undefined) {
     return predictions;
   };
 } else {
-  restoreIsNullOrUndefined();
-  const tf = createRequire(path.join(tree, "package.json"))("@tensorflow/tfjs-node") as typeof tfjs & {
-    node: { loadSavedModel(dir: string): Promise<{ predict(x: tfjs.Tensor): tfjs.Tensor | tfjs.NamedTensorMap }> };
-  };
-  tf.enableProdMode();
-  const model = await tf.node.loadSavedModel(dir);
+  const tf = loadTfjsNode(tree);
+  const savedModel = await savedModelPredictor(tf, dir);
   predict = (instances) => {
-    const out = tf.tidy(() => {
-      const y = model.predict(tf.tensor(instances));
-      return y instanceof tf.Tensor ? y : Object.values(y)[0]!;
-    });
+    const out = tf.tidy(() => savedModel(tf.tensor(instances)));
     const predictions = out.arraySync();
     out.dispose();
     return predictions;

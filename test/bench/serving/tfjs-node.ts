@@ -30,6 +30,26 @@ export async function prepareTfjsNode(venv: string): Promise<{ tree: string; che
   }
 }
 
+/** tfjs-node as `tree` has it (with the Node 23+ util shim), in production mode. */
+export type TfjsNode = typeof tfjs & {
+  node: { loadSavedModel(dir: string): Promise<{ predict(x: tfjs.Tensor): tfjs.Tensor | tfjs.NamedTensorMap }> };
+};
+export function loadTfjsNode(tree: string): TfjsNode {
+  restoreIsNullOrUndefined();
+  const tf = createRequire(path.join(tree, "package.json"))("@tensorflow/tfjs-node") as TfjsNode;
+  tf.enableProdMode();
+  return tf;
+}
+
+/** The SavedModel in `dir` as one function: its (first) output for an input tensor. */
+export async function savedModelPredictor(tf: TfjsNode, dir: string): Promise<(x: tfjs.Tensor) => tfjs.Tensor> {
+  const model = await tf.node.loadSavedModel(dir);
+  return (x) => {
+    const y = model.predict(x);
+    return y instanceof tf.Tensor ? y : Object.values(y)[0]!;
+  };
+}
+
 /** The raw loop on tfjs-node, in a child process (tfjs-node must not load into the bench's own runtime). */
 export async function rawLoopTfjsNode(
   tree: string,
@@ -62,24 +82,15 @@ async function rawMain(
   ms: number,
   threads: string,
 ): Promise<void> {
-  restoreIsNullOrUndefined();
   // "as-served": TF's intra-op threads set as maas-serving sets them before its workers start.
   // The servers start with a clean environment, so whatever this process inherited goes first.
   delete process.env["TF_NUM_INTRAOP_THREADS"];
   delete process.env["TF_NUM_INTEROP_THREADS"];
   if (threads === "as-served") defaultTensorflowThreads(process.env, availableParallelism());
-  const require = createRequire(path.join(tree, "package.json"));
-  const tf = require("@tensorflow/tfjs-node") as typeof tfjs & {
-    node: { loadSavedModel(dir: string): Promise<{ predict(x: tfjs.Tensor): tfjs.Tensor | tfjs.NamedTensorMap }> };
-  };
-  tf.enableProdMode();
+  const tf = loadTfjsNode(tree);
   let predict: (x: tfjs.Tensor) => tfjs.Tensor;
   if (format === "tf-saved-model") {
-    const model = await tf.node.loadSavedModel(modelDir);
-    predict = (x) => {
-      const y = model.predict(x);
-      return y instanceof tf.Tensor ? y : Object.values(y)[0]!;
-    };
+    predict = await savedModelPredictor(tf, modelDir);
   } else {
     const { artifacts } = await readModelArtifacts(tf.io, path.join(modelDir, "model.json"));
     const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
