@@ -31,6 +31,9 @@ import { podForStatus, withoutBookkeeping } from "./reconcile/cache-shape.ts";
 import { DEFAULT_SERVING_IMAGE } from "./reconcile/desired-deployment.ts";
 import { LabelKeys, managedBySelector } from "./reconcile/labels.ts";
 
+/** How long a stopping leader waits for its queued Events before it releases the lease anyway. */
+const EVENTS_AT_SHUTDOWN_MS = 5_000;
+
 const { values: flags } = parseArgs({
   options: {
     kubeconfig: { type: "string" },
@@ -245,11 +248,12 @@ async function main(): Promise<void> {
         log.fatal({ err }, `${what} stopped with an error`);
         process.exit(1);
       };
-      // Events are written in the background: the last ones land before the lease is released.
+      // Events are written in the background: the last ones land before the lease is released,
+      // unless that takes longer than a standby should wait for it.
       controllerRun = Promise.all([
         controller.run(signal).catch(fail("controller")),
         autoscaler?.run(signal).catch(fail("autoscaler")),
-      ]).then(() => events.settled());
+      ]).then(() => events.settled(EVENTS_AT_SHUTDOWN_MS));
       return controllerRun;
     },
     onStoppedLeading: (reason) => {

@@ -114,7 +114,14 @@ export class ModelDeploymentReconciler implements Reconciler {
       await applyStatus(this.#o.client, Resources.ModelDeployment, key, status as Record<string, unknown>, { signal });
     }
     // One Event per verb, naming every child it touched ("Created Deployment ml/x and Service ml/x").
-    const applied = [deployment.applied, service.applied].filter((a) => a !== undefined);
+    // Creating a new object's children is what its user asked for and status says so (Progressing,
+    // then Ready, with its Event): an Event for it would be a third write per new object for nothing
+    // the user needs. A child created for an object that had status (it was deleted, or its name
+    // became free) and every update (drift, a spec change) are news, and get one.
+    const isNew = (md.status?.conditions ?? []).length === 0;
+    const applied = [deployment.applied, service.applied]
+      .filter((a) => a !== undefined)
+      .filter((a) => !(isNew && a.verb === "Created"));
     const notes = (["Created", "Updated"] as const)
       .map((verb) => ({ verb, whats: applied.filter((a) => a.verb === verb).map((a) => a.what) }))
       .filter((n) => n.whats.length > 0);

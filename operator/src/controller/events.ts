@@ -143,9 +143,12 @@ export interface EventRecorderOptions {
   clock?: Clock;
   /** Events `emit` lets wait for the API server at once (default 1,000, client-go's queue length). */
   maxBackground?: number;
+  /** Emitted Events written at a time (default 1: one writer, as client-go's broadcaster has). */
+  writers?: number;
 }
 
 const DEFAULT_MAX_BACKGROUND = 1000;
+const DEFAULT_WRITERS = 1;
 
 /** `event` with its note cut to fit; throws if it breaks the conventions (a programming error). */
 function prepare(event: EventInput): EventInput {
@@ -165,8 +168,12 @@ export class EventRecorder {
   readonly #aggregator: EventAggregator;
   /** Per-series chain, so a bump never overtakes the create of the same Event. */
   readonly #inFlight = new Map<string, Promise<void>>();
-  /** Events `emit` started and not yet settled. */
-  readonly #background = new Set<Promise<void>>();
+  /** Emitted Events not yet handed to a writer, oldest first. */
+  readonly #queue: EventInput[] = [];
+  /** Writers busy with an emitted Event. */
+  #writing = 0;
+  /** Resolved (and replaced) whenever the queue and the writers are both empty. */
+  #idle: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(options: EventRecorderOptions) {
     this.#o = options;
@@ -191,14 +198,16 @@ export class EventRecorder {
 
   /**
    * Records `event` in the background, as client-go's broadcaster does: the caller (a reconcile)
-   * does not wait for the API server, so Events cost no time on the path to the children and
-   * status. At most `maxBackground` Events wait at once; beyond that new ones are dropped, counted
-   * (`action="dropped"`) and logged. Throws at once for an Event that breaks the conventions.
-   * `settled()` waits for the ones in flight.
+   * does not wait for the API server, and the Events are written in the order emitted by
+   * `writers` (default one) at a time, so a burst of reconciles does not put a burst of Event
+   * writes beside its child applies at an API server that is already the bottleneck: in a burst
+   * Events trail the objects they describe. At most `maxBackground` Events wait at once (queued or
+   * being written); beyond that new ones are dropped, counted (`action="dropped"`) and logged.
+   * Throws at once for an Event that breaks the conventions. `settled()` waits for the ones waiting.
    */
   emit(event: EventInput): void {
     const input = prepare(event);
-    if (this.#background.size >= (this.#o.maxBackground ?? DEFAULT_MAX_BACKGROUND)) {
+    if (this.#queue.length + this.#writing >= (this.#o.maxBackground ?? DEFAULT_MAX_BACKGROUND)) {
       this.#o.metrics?.events.inc({ type: input.type, action: "dropped" });
       this.#o.log.warn(
         { object: `${input.regarding.namespace}/${input.regarding.name}`, reason: input.reason },
@@ -206,14 +215,49 @@ export class EventRecorder {
       );
       return;
     }
-    const write = this.#record(input);
-    this.#background.add(write);
-    void write.finally(() => this.#background.delete(write));
+    this.#queue.push(input);
+    this.#drain();
   }
 
-  /** Resolves when every Event emitted so far has been written, or its failure logged. */
-  async settled(): Promise<void> {
-    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  /**
+   * Resolves when every Event emitted so far has been written, or its failure logged. With
+   * `withinMs` (shutdown: the lease waits for this), Events still queued after that long are
+   * dropped, counted and logged, and it resolves without waiting for the writes in flight.
+   */
+  async settled(withinMs?: number): Promise<void> {
+    if (this.#queue.length === 0 && this.#writing === 0) return;
+    if (!this.#idle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#idle = { promise, resolve };
+    }
+    if (withinMs === undefined) return this.#idle.promise;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(r, withinMs, "late")));
+    const outcome = await Promise.race([this.#idle.promise, late]);
+    clearTimeout(timer);
+    if (outcome !== "late") return;
+    const dropped = this.#queue.splice(0);
+    for (const input of dropped) this.#o.metrics?.events.inc({ type: input.type, action: "dropped" });
+    if (dropped.length > 0)
+      this.#o.log.warn({ dropped: dropped.length, withinMs }, "dropped Events not written in time at shutdown");
+  }
+
+  /** Starts writers for queued Events up to `writers`; each takes the next when it is done. */
+  #drain(): void {
+    while (this.#writing < (this.#o.writers ?? DEFAULT_WRITERS) && this.#queue.length > 0) {
+      const input = this.#queue.shift()!;
+      this.#writing += 1;
+      // #record never rejects for a prepared Event: failures are logged and counted.
+      void this.#record(input).finally(() => {
+        this.#writing -= 1;
+        this.#drain();
+        if (this.#queue.length === 0 && this.#writing === 0 && this.#idle) {
+          this.#idle.resolve();
+          this.#idle = undefined;
+        }
+      });
+    }
   }
 
   #record(input: EventInput): Promise<void> {

@@ -140,15 +140,36 @@ describe("Server-side apply, status and Events against a real API server", funct
     );
   });
 
-  const eventRecorder = (options: { maxBackground?: number } = {}) =>
+  const eventRecorder = (options: { maxBackground?: number; writers?: number; through?: KubeClient } = {}) =>
     new EventRecorder({
-      client,
+      client: options.through ?? client,
       controller: "maas.dev/maas-operator",
       instance: "test",
       log: silentLogger(),
       metrics,
-      ...options,
+      ...(options.maxBackground === undefined ? {} : { maxBackground: options.maxBackground }),
+      ...(options.writers === undefined ? {} : { writers: options.writers }),
     });
+
+  /** The real client, counting how many of its requests are at the API server at once. */
+  const countingClient = () => {
+    const seen = { inFlight: 0, most: 0 };
+    const through = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== "request") return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<KubeClient["request"]>) => {
+          seen.inFlight += 1;
+          seen.most = Math.max(seen.most, seen.inFlight);
+          try {
+            return await target.request(...args);
+          } finally {
+            seen.inFlight -= 1;
+          }
+        };
+      },
+    });
+    return { through, seen };
+  };
 
   it("records an Event once and counts repeats into its series instead of creating more", async () => {
     const recorder = eventRecorder();
@@ -213,5 +234,54 @@ describe("Server-side apply, status and Events against a real API server", funct
       after.items.some((e) => e.note === "Applied 3"),
       "room again once the first two were written",
     );
+  });
+
+  it("writes emitted Events one at a time, in the order emitted, unless told to use more writers", async () => {
+    const note = (name: string, i: number) =>
+      ({
+        regarding: { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name },
+        type: "Normal",
+        reason: "Applied",
+        action: "Apply",
+        note: `Applied ${i}`,
+      }) as const;
+    const written = async (name: string) =>
+      (await client.list<EventList>(collectionPath(Resources.Event, ns))).items
+        .filter((e) => e.regarding.name === name)
+        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)) // time-ordered names
+        .map((e) => e.note);
+    const one = countingClient();
+    const recorder = eventRecorder({ through: one.through });
+    for (let i = 0; i < 8; i++) recorder.emit(note("ordered", i));
+    await recorder.settled();
+    assert.equal(one.seen.most, 1, "one Event at the API server at a time");
+    assert.deepEqual(
+      await written("ordered"),
+      [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `Applied ${i}`),
+    );
+    const three = countingClient();
+    const wider = eventRecorder({ through: three.through, writers: 3 });
+    for (let i = 0; i < 8; i++) wider.emit(note("wider", i));
+    await wider.settled();
+    assert.ok(three.seen.most <= 3, `at most 3 at once, saw ${three.seen.most}`);
+    assert.equal((await written("wider")).length, 8);
+    await wider.settled(); // nothing waiting: resolves at once
+  });
+
+  it("at shutdown waits for queued Events only as long as it is told, and counts the rest as dropped", async () => {
+    const recorder = eventRecorder();
+    const regarding = { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "late" };
+    const dropped = async () =>
+      (await metrics.events.get()).values.find((v) => v.labels.action === "dropped")?.value ?? 0;
+    const droppedBefore = await dropped();
+    for (let i = 0; i < 50; i++)
+      recorder.emit({ regarding, type: "Normal", reason: "Applied", action: "Apply", note: `Applied ${i}` });
+    await recorder.settled(0); // the first is at the API server; the other 49 wait behind it
+    await recorder.settled(); // the one in flight
+    const written = (await client.list<EventList>(collectionPath(Resources.Event, ns))).items.filter(
+      (e) => e.regarding.name === "late",
+    );
+    assert.ok(written.length >= 1 && written.length < 50, `some written, not all: ${written.length}`);
+    assert.equal((await dropped()) - droppedBefore, 50 - written.length, "every Event not written is counted");
   });
 });
