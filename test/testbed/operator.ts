@@ -125,6 +125,8 @@ export interface StartOperatorOptions {
   name?: string;
   /** Extra environment, e.g. NODE_OPTIONS. */
   env?: NodeJS.ProcessEnv;
+  /** Another checkout whose operator/src/main.ts runs instead of this one's (benchmarks' baselines; not in image mode). */
+  root?: string;
 }
 
 /** Starts operator/src/main.ts as a child process with the declared RBAC and waits for /healthz. */
@@ -142,6 +144,7 @@ export async function startOperator(tb: Testbed, opts: StartOperatorOptions = {}
       ...(opts.args ?? []),
     ],
     ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.root ? { root: opts.root } : {}),
   });
 }
 
@@ -153,6 +156,8 @@ export interface SpawnOperatorOptions {
   /** Every flag but --kubeconfig and --health-port. */
   args: string[];
   env?: NodeJS.ProcessEnv;
+  /** The checkout whose operator runs (default this one); source mode only. */
+  root?: string;
 }
 
 /**
@@ -166,6 +171,7 @@ export async function spawnOperator(tb: Testbed, opts: SpawnOperatorOptions): Pr
   let child: ChildProcess;
   let container: string | undefined;
   if (tb.images) {
+    if (opts.root) throw new Error(`the operator of ${opts.root} can run from its sources only, not in image mode`);
     container = `maas-tb-${stamp}`;
     child = await startOperatorContainer(tb, container, opts, healthPort, logFile);
   } else {
@@ -173,7 +179,7 @@ export async function spawnOperator(tb: Testbed, opts: SpawnOperatorOptions): Pr
     child = spawn(
       process.execPath,
       [
-        join(repoRoot, "operator", "src", "main.ts"),
+        join(opts.root ?? repoRoot, "operator", "src", "main.ts"),
         ...opts.args,
         `--kubeconfig=${opts.kubeconfig}`,
         `--health-port=${healthPort}`,

@@ -18,7 +18,9 @@
  * timed phases; writes bench/results/operator-memory.json), BENCH_OPERATOR_NODE_OPTIONS (NODE_OPTIONS for the operator processes, e.g. V8 flags),
  * BENCH_ROUNDS (default 1): the direct creates and the operator phase run that many times in turn;
  * the report details the round with the median ratio and lists every round's figures, so one
- * invocation shows the run-to-run spread.
+ * invocation shows the run-to-run spread. BENCH_BASELINE_DIR=<dir> (a checkout of another revision
+ * with a node_modules link, e.g. a `git worktree`) also runs that checkout's operator in every round,
+ * alternately before and after this one's, and lists its figures beside them.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -45,6 +47,7 @@ const operatorWorkers = Number(process.env["BENCH_OPERATOR_WORKERS"] ?? "4"); //
 const phaseTimeoutMs = Number(process.env["BENCH_TIMEOUT_SECONDS"] ?? "240") * 1000;
 const memoryOnly = process.env["BENCH_MEMORY_ONLY"] === "1";
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? "1");
+const baselineDir = process.env["BENCH_BASELINE_DIR"];
 const operatorNodeOptions = process.env["BENCH_OPERATOR_NODE_OPTIONS"];
 const operatorEnv = operatorNodeOptions ? { env: { NODE_OPTIONS: operatorNodeOptions } } : {};
 const memorySteps = (process.env["BENCH_MEMORY_STEPS"] ?? "1000,2000")
@@ -379,11 +382,12 @@ const isReady = (md: KubeObject): boolean => {
   );
 };
 
-async function operatorPhase(tb: Testbed, client: KubeClient) {
+async function operatorPhase(tb: Testbed, client: KubeClient, root?: string) {
   const op = await startOperator(tb, {
     args: ["--log-level=info", `--workers=${operatorWorkers}`],
-    name: "bench-operator",
+    name: root ? "bench-operator-baseline" : "bench-operator",
     ...operatorEnv,
+    ...(root ? { root } : {}),
   });
   const pid = op.child.pid!;
   let watches: CollectionWatch[] = [];
@@ -456,6 +460,17 @@ async function operatorPhase(tb: Testbed, client: KubeClient) {
     log(`  all ${count} ModelDeployments Ready after ${readySeconds.toFixed(2)} s`);
     for (const w of watches) w.stop();
 
+    // The operator writes Events one at a time behind the reconciles: wait until its count of them
+    // stops moving, so the audit log below holds them all.
+    const eventsRecorded = async (): Promise<number> =>
+      (await scrape(op)).filter((s) => s.name === "maas_operator_events_total").reduce((a, s) => a + s.value, 0);
+    let eventsLast = await eventsRecorded();
+    for (let still = 0, deadline = Date.now() + phaseTimeoutMs; still < 3 && Date.now() < deadline;) {
+      await sleep(1000);
+      const now = await eventsRecorded();
+      still = now === eventsLast ? still + 1 : 0;
+      eventsLast = now;
+    }
     // Let the last status writes and pod updates land before reading memory, metrics and the audit log.
     await sleep(3000);
     sampling = false;
@@ -484,6 +499,10 @@ async function operatorPhase(tb: Testbed, client: KubeClient) {
       writesByKind[what] = (writesByKind[what] ?? 0) + 1;
     }
     const perMd = (f: (m: string) => number | undefined): number[] => names.map((n) => (f(n) ?? NaN) - sentAt.get(n)!);
+    // When the Events were written, in seconds from the first create (the audit log's clock).
+    const eventSeconds = writes
+      .filter((e) => e.verb === "create" && e.objectRef?.resource === "events")
+      .map((e) => (Date.parse(e.requestReceivedTimestamp) - since.getTime()) / 1000);
 
     const result = {
       namespace: ns,
@@ -532,6 +551,12 @@ async function operatorPhase(tb: Testbed, client: KubeClient) {
         total: writes.length,
         perModelDeployment: round(writes.length / count, 2),
         byVerbAndResource: writesByKind,
+      },
+      events: {
+        created: eventSeconds.length,
+        createdBeforeAllChildrenApplied: eventSeconds.filter((t) => t <= childrenSeconds).length,
+        createdBeforeAllReady: eventSeconds.filter((t) => t <= readySeconds).length,
+        lastCreatedSeconds: eventSeconds.length ? round(Math.max(...eventSeconds), 2) : null,
       },
     };
     const code = await op.stop();
@@ -702,6 +727,16 @@ function markdown(report: Report): string {
           "",
         ]
       : []),
+    ...(report.rounds.some((r) => r.baseline)
+      ? [
+          `Baseline operator (${baselineDir ?? ""}) in the same rounds: all children applied after ` +
+            `${report.rounds.map((r) => (r.baseline ? fmt(r.baseline.operatorChildrenSeconds) : "-")).join(", ")} s ` +
+            `(${report.rounds.map((r) => (r.baseline ? `${r.baseline.childrenVsDirectReplicas1.toFixed(2)}×` : "-")).join(", ")} the direct create), ` +
+            `all Ready after ${report.rounds.map((r) => (r.baseline ? fmt(r.baseline.operatorReadySeconds) : "-")).join(", ")} s; ` +
+            `writes per ModelDeployment ${report.rounds.map((r) => r.baseline?.writesPerModelDeployment ?? "-").join(", ")}.`,
+          "",
+        ]
+      : []),
     `Per ModelDeployment, from its create request: children applied p50 ${op.perModelDeployment.childrenAppliedAfterCreate.p50Ms} ms, ` +
       `p95 ${op.perModelDeployment.childrenAppliedAfterCreate.p95Ms} ms; Ready p50 ${op.perModelDeployment.readyAfterCreate.p50Ms} ms, ` +
       `p95 ${op.perModelDeployment.readyAfterCreate.p95Ms} ms.`,
@@ -733,7 +768,9 @@ function markdown(report: Report): string {
     ...Object.entries(op.operatorMetrics.apiRequestsByVerbAndCode).map(([k, v]) => `| ${k} | ${v} |`),
     "",
     `Writes by the operator in the audit log (leases excluded): ${op.auditedWrites.total}, ` +
-      `${op.auditedWrites.perModelDeployment} per ModelDeployment.`,
+      `${op.auditedWrites.perModelDeployment} per ModelDeployment. Events created: ${op.events.created}, ` +
+      `${op.events.createdBeforeAllChildrenApplied} of them before the last child was applied, ` +
+      `${op.events.createdBeforeAllReady} before the last Ready; the last ${op.events.lastCreatedSeconds ?? "-"} s after the first create.`,
     "",
     "| Audited write | Count | Per MD |",
     "|---|---:|---:|",
@@ -798,9 +835,25 @@ async function run() {
     const direct1 = await directPhase(tb, client, 1);
     log(`direct server-side apply of the same ${2 * count} children, Deployments at replicas 1${of}…`);
     const directApply1 = await directPhase(tb, client, 1, "apply");
+    // The baseline checkout's operator, when asked for, in the same round: before this one's in odd
+    // rounds, after it in even ones, so neither always meets the cluster in the same state.
+    const baselinePhase = async () => {
+      if (baselineDir === undefined) return undefined;
+      log(`operator of ${baselineDir} (baseline): ${count} ModelDeployments${of}…`);
+      const result = await operatorPhase(tb, client, baselineDir);
+      log(`  namespace deleted in ${(await deleteNamespace(tb, result.namespace)).toFixed(1)} s`);
+      return result;
+    };
+    const baselineFirst = r % 2 === 1 ? await baselinePhase() : undefined;
     log(`operator: ${count} ModelDeployments${of}…`);
     const operator = await operatorPhase(tb, client);
+    let baseline = baselineFirst;
+    if (r % 2 === 0) {
+      log(`  namespace deleted in ${(await deleteNamespace(tb, operator.namespace)).toFixed(1)} s`);
+      baseline = await baselinePhase();
+    }
     measured.push({
+      baseline,
       direct0,
       direct1,
       directApply1,
@@ -808,7 +861,8 @@ async function run() {
       ratios: ratiosOf(direct0, direct1, directApply1, operator),
     });
     // The last round's objects stay for the memory phase; earlier ones would fill the fake nodes.
-    if (r < rounds) log(`  namespace deleted in ${(await deleteNamespace(tb, operator.namespace)).toFixed(1)} s`);
+    if (r < rounds && !(baselineDir !== undefined && r % 2 === 0))
+      log(`  namespace deleted in ${(await deleteNamespace(tb, operator.namespace)).toFixed(1)} s`);
   }
   // The round with the median ratio to the direct create of the same objects is the one detailed.
   const byRatio = [...measured].sort((a, b) => a.ratios.childrenVsDirectReplicas1 - b.ratios.childrenVsDirectReplicas1);
@@ -844,6 +898,18 @@ async function run() {
       operatorChildrenSeconds: m.operator.allChildrenAppliedSeconds,
       operatorReadySeconds: m.operator.allReadySeconds,
       ratios: m.ratios,
+      ...(m.baseline
+        ? {
+            baseline: {
+              checkout: baselineDir,
+              operatorChildrenSeconds: m.baseline.allChildrenAppliedSeconds,
+              operatorReadySeconds: m.baseline.allReadySeconds,
+              childrenVsDirectReplicas1: round(m.baseline.allChildrenAppliedSeconds / m.direct1.seconds, 2),
+              writesPerModelDeployment: m.baseline.auditedWrites.perModelDeployment,
+              eventsCreated: m.baseline.events.created,
+            },
+          }
+        : {}),
     })),
     totalSeconds: round((performance.now() - started) / 1000),
   };
