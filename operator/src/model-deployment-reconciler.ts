@@ -115,8 +115,8 @@ export class ModelDeploymentReconciler implements Reconciler {
     }
     // One Event per verb, naming every child it touched ("Created Deployment ml/x and Service ml/x").
     // Creating a new object's children is what its user asked for and status says so (Progressing,
-    // then Ready, with its Event): an Event for it would be a third write per new object for nothing
-    // the user needs. A child created for an object that had status (it was deleted, or its name
+    // then Ready, with its Event): an Event for it would be one more write per new object (a fifth)
+    // for nothing the user needs. A child created for an object that had status (it was deleted, or its name
     // became free) and every update (drift, a spec change) are news, and get one.
     const isNew = (md.status?.conditions ?? []).length === 0;
     const applied = [deployment.applied, service.applied]

@@ -20,7 +20,9 @@
  * the report details the round with the median ratio and lists every round's figures, so one
  * invocation shows the run-to-run spread. BENCH_BASELINE_DIR=<dir> (a checkout of another revision
  * with a node_modules link, e.g. a `git worktree`) also runs that checkout's operator in every round,
- * alternately before and after this one's, and lists its figures beside them.
+ * alternately before and after this one's, and lists its figures beside them; BENCH_BASELINE_WORKERS
+ * (default BENCH_OPERATOR_WORKERS) is its --workers, so one checkout can be run against itself to
+ * compare worker counts.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -48,6 +50,7 @@ const phaseTimeoutMs = Number(process.env["BENCH_TIMEOUT_SECONDS"] ?? "240") * 1
 const memoryOnly = process.env["BENCH_MEMORY_ONLY"] === "1";
 const rounds = Number(process.env["BENCH_ROUNDS"] ?? "1");
 const baselineDir = process.env["BENCH_BASELINE_DIR"];
+const baselineWorkers = Number(process.env["BENCH_BASELINE_WORKERS"] ?? String(operatorWorkers));
 const operatorNodeOptions = process.env["BENCH_OPERATOR_NODE_OPTIONS"];
 const operatorEnv = operatorNodeOptions ? { env: { NODE_OPTIONS: operatorNodeOptions } } : {};
 const memorySteps = (process.env["BENCH_MEMORY_STEPS"] ?? "1000,2000")
@@ -384,7 +387,7 @@ const isReady = (md: KubeObject): boolean => {
 
 async function operatorPhase(tb: Testbed, client: KubeClient, root?: string) {
   const op = await startOperator(tb, {
-    args: ["--log-level=info", `--workers=${operatorWorkers}`],
+    args: ["--log-level=info", `--workers=${root ? baselineWorkers : operatorWorkers}`],
     name: root ? "bench-operator-baseline" : "bench-operator",
     ...operatorEnv,
     ...(root ? { root } : {}),
@@ -729,7 +732,7 @@ function markdown(report: Report): string {
       : []),
     ...(report.rounds.some((r) => r.baseline)
       ? [
-          `Baseline operator (${baselineDir ?? ""}) in the same rounds: all children applied after ` +
+          `Baseline operator (${baselineDir ?? ""}, ${baselineWorkers} workers) in the same rounds: all children applied after ` +
             `${report.rounds.map((r) => (r.baseline ? fmt(r.baseline.operatorChildrenSeconds) : "-")).join(", ")} s ` +
             `(${report.rounds.map((r) => (r.baseline ? `${r.baseline.childrenVsDirectReplicas1.toFixed(2)}×` : "-")).join(", ")} the direct create), ` +
             `all Ready after ${report.rounds.map((r) => (r.baseline ? fmt(r.baseline.operatorReadySeconds) : "-")).join(", ")} s; ` +
@@ -902,6 +905,7 @@ async function run() {
         ? {
             baseline: {
               checkout: baselineDir,
+              operatorWorkers: baselineWorkers,
               operatorChildrenSeconds: m.baseline.allChildrenAppliedSeconds,
               operatorReadySeconds: m.baseline.allReadySeconds,
               childrenVsDirectReplicas1: round(m.baseline.allChildrenAppliedSeconds / m.direct1.seconds, 2),
