@@ -908,7 +908,8 @@ async function run() {
               operatorWorkers: baselineWorkers,
               operatorChildrenSeconds: m.baseline.allChildrenAppliedSeconds,
               operatorReadySeconds: m.baseline.allReadySeconds,
-              childrenVsDirectReplicas1: round(m.baseline.allChildrenAppliedSeconds / m.direct1.seconds, 2),
+              childrenVsDirectReplicas1: ratiosOf(m.direct0, m.direct1, m.directApply1, m.baseline)
+                .childrenVsDirectReplicas1,
               writesPerModelDeployment: m.baseline.auditedWrites.perModelDeployment,
               eventsCreated: m.baseline.events.created,
             },
