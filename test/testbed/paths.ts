@@ -3,7 +3,9 @@
  * (shared by every checkout on the machine), runs under the repository's `.testbed/` directory.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { access } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,4 +65,18 @@ export function ensureBinaries(): string {
     if (r.status !== 0) throw new Error(`test bed build failed (exit ${r.status ?? r.signal}); see the output above`);
   }
   return bin;
+}
+
+/** Whether `file` exists (any error reading it counts as no). */
+export const exists = (file: string): Promise<boolean> =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
+
+/** A short cache key: a hash of a list of parts (each hashed on its own, so no two lists run together alike). */
+export function key(parts: (string | Buffer)[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(createHash("sha256").update(part).digest());
+  return hash.digest("hex").slice(0, 16);
 }

@@ -16,34 +16,15 @@
  * guarded against (the tests and the bench use different cache directories).
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import {
-  access,
-  copyFile,
-  cp,
-  mkdir,
-  mkdtemp,
-  readFile,
-  realpath,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { copyFile, cp, mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { exists, key } from "./paths.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const run = promisify(execFile);
-
-/** Whether `file` exists (any error reading it counts as no). */
-export const exists = (file: string): Promise<boolean> =>
-  access(file).then(
-    () => true,
-    () => false,
-  );
 
 /** A TensorFlow wheel's package directory (holding libtensorflow_cc.so.2 and include/) and its version. */
 export interface TensorflowWheel {
@@ -101,13 +82,6 @@ async function nodeHeaderDir(): Promise<string> {
   candidates.push("/usr/local/include/node", "/usr/include/node");
   for (const dir of candidates) if (await exists(path.join(dir, "node_api.h"))) return dir;
   throw new Error(`no Node.js headers (node_api.h) to compile tfjs-node's binding; looked in ${candidates.join(", ")}`);
-}
-
-/** A short cache key: a hash of a list of parts (each hashed on its own, so no two lists run together alike). */
-export function key(parts: (string | Buffer)[]): string {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(createHash("sha256").update(part).digest());
-  return hash.digest("hex").slice(0, 16);
 }
 
 /** Runs a build step; on failure, the error names the step and carries the command's output. */

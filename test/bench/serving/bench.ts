@@ -24,6 +24,7 @@ import { Agent, request } from "node:http";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { TensorflowThreadVariables } from "../../../serving-image/src/backends/select.ts";
 import {
   checkAgreement,
   maxAbsDifferenceAllowed,
@@ -247,7 +248,9 @@ const onTfjsNode = (
   start: async () => {
     const { checkout, saved } = await prepareNative();
     const model = format === "tf-saved-model" ? saved : dir;
-    const threads = tensorflowDefaultThreads ? { TF_NUM_INTRAOP_THREADS: "0", TF_NUM_INTEROP_THREADS: "0" } : {};
+    const threads = tensorflowDefaultThreads
+      ? Object.fromEntries(Object.values(TensorflowThreadVariables).map((name) => [name, "0"]))
+      : {};
     return maas(0, "0", checkout, {
       MAAS_BACKEND: "tensorflow",
       MAAS_MODEL_FORMAT: format,

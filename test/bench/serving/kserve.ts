@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { readFileSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import path from "node:path";
-import { exists, key } from "../../testbed/tfjs-node.ts";
+import { exists, key } from "../../testbed/paths.ts";
 
 const here = path.join(import.meta.dirname, "kserve");
 const python = process.env["BENCH_PYTHON"] ?? "python3.11";

@@ -13,7 +13,11 @@ import { createRequire } from "node:module";
 import { availableParallelism, homedir } from "node:os";
 import path from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
-import { defaultTensorflowThreads, restoreIsNullOrUndefined } from "../../../serving-image/src/backends/select.ts";
+import {
+  defaultTensorflowThreads,
+  restoreIsNullOrUndefined,
+  TensorflowThreadVariables,
+} from "../../../serving-image/src/backends/select.ts";
 import { readModelArtifacts } from "../../../serving-image/src/model/artifacts.ts";
 import { ensureTfjsNodeTree, tensorflowOf, tfjsNodeCheckout } from "../../testbed/tfjs-node.ts";
 import { ContenderUnavailable, run } from "./kserve.ts";
@@ -84,8 +88,7 @@ async function rawMain(
 ): Promise<void> {
   // "as-served": TF's intra-op threads set as maas-serving sets them before its workers start.
   // The servers start with a clean environment, so whatever this process inherited goes first.
-  delete process.env["TF_NUM_INTRAOP_THREADS"];
-  delete process.env["TF_NUM_INTEROP_THREADS"];
+  for (const name of Object.values(TensorflowThreadVariables)) Reflect.deleteProperty(process.env, name);
   if (threads === "as-served") defaultTensorflowThreads(process.env, availableParallelism());
   const tf = loadTfjsNode(tree);
   let predict: (x: tfjs.Tensor) => tfjs.Tensor;
