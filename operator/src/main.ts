@@ -27,7 +27,7 @@ import { Resources } from "./controller/resources.ts";
 import { WorkQueue } from "./controller/work-queue.ts";
 import { numberFlag } from "./flags.ts";
 import { ModelDeploymentReconciler } from "./model-deployment-reconciler.ts";
-import { podForStatus, withoutBookkeeping } from "./reconcile/cache-shape.ts";
+import { childForCache, podForStatus, withoutBookkeeping } from "./reconcile/cache-shape.ts";
 import { DEFAULT_SERVING_IMAGE } from "./reconcile/desired-deployment.ts";
 import { LabelKeys, managedBySelector } from "./reconcile/labels.ts";
 
@@ -142,13 +142,13 @@ async function main(): Promise<void> {
     ...informerOptions,
     resource: Resources.Deployment,
     labelSelector: managedBySelector,
-    transform: withoutBookkeeping,
+    transform: childForCache,
   });
   const services = new Informer<V1Service>({
     ...informerOptions,
     resource: Resources.Service,
     labelSelector: managedBySelector,
-    transform: withoutBookkeeping,
+    transform: childForCache,
   });
   const pods = new Informer<V1Pod>({
     ...informerOptions,

@@ -1,15 +1,23 @@
 /**
  * The ModelDeployment reconciler: read ▸ build desired children ▸ check ownership ▸ apply what
  * drifted ▸ compute status ▸ write it if it changed ▸ record Events on transitions. Everything it
- * reads comes from the informer caches (never mutated); the one exception is a direct GET when a
- * child missing from the cache turns out to exist (its create-only apply got 409), to tell whose it
- * is (the child caches only hold objects with our managed-by label).
+ * reads comes from the informer caches (never mutated); the exceptions are a direct GET when a
+ * child missing from the cache turns out to exist (its POST got 409), to tell whose it is (the child
+ * caches only hold objects with our managed-by label), and one when a child we created is first
+ * changed, for the managed fields the caches do not keep (see `createObject`).
  */
 import type { KubernetesObject, V1Deployment, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { ModelDeployment } from "./api/index.ts";
-import { applyObject, applyStatus, type ApplyObject } from "./controller/apply.ts";
+import {
+  adoptCreatedFields,
+  applyObject,
+  applyStatus,
+  createObject,
+  hasUpdateFields,
+  type ApplyObject,
+} from "./controller/apply.ts";
 import type { Clock } from "./controller/clock.ts";
-import { ApiError, TemporaryError, isConflict, isNotFound } from "./controller/errors.ts";
+import { ApiError, TemporaryError, isAlreadyExists, isNotFound } from "./controller/errors.ts";
 import type { EventRecorder } from "./controller/events.ts";
 import type { Informer } from "./controller/informer.ts";
 import type { KubeClient } from "./controller/kube-client.ts";
@@ -156,7 +164,7 @@ export class ModelDeploymentReconciler implements Reconciler {
     let observed = cache.get(namespace, name);
     if (!observed) {
       // Missing from the cache (which holds only children with our label) is almost always new: it
-      // is created by an apply that fails if it exists after all; only then a GET says whose it is.
+      // is created by a POST that fails if it exists after all; only then a GET says whose it is.
       const created = await this.#apply<T>(md, resource, desired, { action: "create" }, undefined, true, log, signal);
       if (created !== "exists") return created;
       observed = await this.#getUncached<T>(resource, namespace, name, signal);
@@ -178,8 +186,10 @@ export class ModelDeploymentReconciler implements Reconciler {
   }
 
   /**
-   * Applies one child; with `ifAbsent`, only if it does not exist ("exists" if it does). A refusal
-   * is reported as the child's applyError (and a Warning Event).
+   * Writes one child: with `ifAbsent`, a POST that creates it ("exists" if it exists); otherwise a
+   * server-side apply, after moving the fields of our POST to our Apply operation if we created it
+   * and have not changed it since. A refusal is reported as the child's applyError (and a Warning
+   * Event).
    */
   async #apply<T>(
     md: ModelDeployment,
@@ -193,7 +203,12 @@ export class ModelDeploymentReconciler implements Reconciler {
   ): Promise<ChildOutcome<T> | "exists"> {
     const { namespace, name } = { namespace: md.metadata.namespace!, name: md.metadata.name! };
     try {
-      const applied = (await applyObject(this.#o.client, resource, desired, { signal, ifAbsent })) as unknown as T;
+      if (!ifAbsent && hasUpdateFields(observed as KubernetesObject | undefined)) {
+        await adoptCreatedFields(this.#o.client, resource, { namespace, name }, { signal });
+      }
+      const applied = (ifAbsent
+        ? await createObject(this.#o.client, resource, desired, { signal })
+        : await applyObject(this.#o.client, resource, desired, { signal })) as unknown as T;
       const verb = decision.action === "create" ? "Created" : "Updated";
       const why =
         decision.action === "create"
@@ -209,7 +224,7 @@ export class ModelDeploymentReconciler implements Reconciler {
     } catch (err) {
       if (signal.aborted) throw err;
       // It exists (someone else's, or ours and not yet in the cache): the caller looks at it.
-      if (ifAbsent && isConflict(err)) return "exists";
+      if (ifAbsent && isAlreadyExists(err)) return "exists";
       // Every refusal reaches status (and a Warning Event), never only the log: the API server
       // refused what we built from the spec (400/422: retried when the spec changes), something
       // forbade it (403: a quota, an admission policy, RBAC; looked at again every conflict

@@ -18,7 +18,7 @@ export const clusterRules: readonly PolicyRule[] = [
   { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ["get", "patch"] },
   // Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement is on.
   { apiGroups: [GROUP], resources: [`${PLURAL}/finalizers`], verbs: ["update"] },
-  // Children are written with server-side apply: PATCH, plus create when the object is new.
+  // Children are created with a POST and changed with server-side apply (PATCH), reads for a 409.
   { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "watch", "create", "patch"] },
   { apiGroups: [""], resources: ["services"], verbs: ["get", "list", "watch", "create", "patch"] },
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },

@@ -1,6 +1,6 @@
-import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ManagedFieldsEntry, V1ObjectMeta } from "@kubernetes/client-node";
 import { ContentTypes, type KubeClient } from "./kube-client.ts";
-import { apiVersionOf, objectPath, type Resource } from "./resources.ts";
+import { apiVersionOf, collectionPath, objectPath, type Resource } from "./resources.ts";
 
 /** Field managers: one for the children we own, one for the ModelDeployment status. */
 export const FieldManagers = {
@@ -19,19 +19,8 @@ export interface ApplyOptions {
    * single writer of the fields we send; pass false to get a 409 instead of overriding someone.
    */
   force?: boolean;
-  /**
-   * Create the object, or fail with 409 if it exists (whoever owns it), in the one apply request:
-   * the apply carries a resourceVersion no stored object has. The API server checks a resourceVersion
-   * sent with an apply against the stored object's (409 when they differ) and ignores it when it
-   * creates, so a new child costs one request instead of a GET and an apply, and every field stays
-   * owned by the Apply operation of our field manager (a POST would own them as an Update).
-   */
-  ifAbsent?: boolean;
   signal?: AbortSignal;
 }
-
-/** The largest resourceVersion: etcd's revision counter never reaches it, so no stored object has it. */
-export const NO_STORED_RESOURCE_VERSION = "18446744073709551615";
 
 /**
  * Server-side apply of `obj` under a fixed field manager: the server merges it with what others
@@ -47,22 +36,124 @@ export function applyObject<T extends ApplyObject>(
 ): Promise<T & { metadata: V1ObjectMeta }> {
   checkApplyObject(resource, obj);
   const { fieldManager = FieldManagers.children, force = true } = options;
-  const body = options.ifAbsent
-    ? Object.assign({}, obj, {
-        metadata: Object.assign({}, obj.metadata, { resourceVersion: NO_STORED_RESOURCE_VERSION }),
-      })
-    : obj;
   return client.request<T & { metadata: V1ObjectMeta }>(
     "apply",
     objectPath(resource, obj.metadata.namespace ?? "", obj.metadata.name),
     {
       // JSON is YAML, so the apply-patch+yaml content type takes the object as JSON.
-      body,
+      body: obj,
       contentType: ContentTypes.applyPatch,
       query: { fieldManager, force: String(force) },
       ...(options.signal ? { signal: options.signal } : {}),
     },
   );
+}
+
+/**
+ * Creates `obj` with a POST under our field manager, or fails with 409 AlreadyExists (whoever owns
+ * the object, untouched). Cheaper for the API server than an apply that creates — no read of the
+ * absent object from etcd, no merge — and the cost that decides how fast a burst of new
+ * ModelDeployments converges (bench:operator measures both). The catch: the API server records the
+ * fields of a POST (with the defaults it filled in) under our field manager's Update operation, not
+ * its Apply operation, and server-side apply only removes a field we stop sending when no other
+ * manager — our own Update entry included — still owns it. So before the first apply that changes
+ * an object we created, `adoptCreatedFields` moves those fields to our Apply entry. Returns the
+ * object as stored.
+ */
+export function createObject<T extends ApplyObject>(
+  client: KubeClient,
+  resource: Resource,
+  obj: T,
+  options: { fieldManager?: string; signal?: AbortSignal } = {},
+): Promise<T & { metadata: V1ObjectMeta }> {
+  checkApplyObject(resource, obj);
+  const { fieldManager = FieldManagers.children } = options;
+  return client.request<T & { metadata: V1ObjectMeta }>("create", collectionPath(resource, obj.metadata.namespace), {
+    body: obj,
+    contentType: ContentTypes.json,
+    query: { fieldManager },
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/**
+ * Whether `obj` has fields owned by `fieldManager`'s Update operation on the object itself (not a
+ * subresource): what a POST by `createObject` leaves. Reads only manager and operation, so it also
+ * works on a cached object that keeps just those (see reconcile/cache-shape.ts).
+ */
+export function hasUpdateFields(
+  obj: KubernetesObject | undefined,
+  fieldManager: string = FieldManagers.children,
+): boolean {
+  return (obj?.metadata?.managedFields ?? []).some((e) => isUpdateEntryOf(e, fieldManager));
+}
+
+function isUpdateEntryOf(e: V1ManagedFieldsEntry, fieldManager: string): boolean {
+  return e.manager === fieldManager && e.operation === "Update" && !e.subresource;
+}
+
+/**
+ * The managed fields with every field `fieldManager`'s Update operation owns (on the object, not a
+ * subresource) moved into its Apply entry — the same fields, owned the way server-side apply needs to
+ * remove them later — or undefined when there is no such Update entry. Pure.
+ */
+export function updateFieldsAsApply(
+  entries: readonly V1ManagedFieldsEntry[],
+  fieldManager: string = FieldManagers.children,
+): V1ManagedFieldsEntry[] | undefined {
+  const updates = entries.filter((e) => isUpdateEntryOf(e, fieldManager));
+  if (updates.length === 0) return undefined;
+  const isApply = (e: V1ManagedFieldsEntry) => e.manager === fieldManager && e.operation === "Apply" && !e.subresource;
+  const apply = entries.find(isApply);
+  const fields = [apply, ...updates].reduce<object>((set, e) => unionOfFields(set, (e?.fieldsV1 ?? {}) as object), {});
+  const { apiVersion, time } = apply ?? updates[0]!;
+  const merged: V1ManagedFieldsEntry = {
+    manager: fieldManager,
+    operation: "Apply",
+    ...(apiVersion === undefined ? {} : { apiVersion }),
+    ...(time === undefined ? {} : { time }),
+    fieldsType: "FieldsV1",
+    fieldsV1: fields,
+  };
+  const rest = entries.filter((e) => !isUpdateEntryOf(e, fieldManager) && !isApply(e));
+  return [merged, ...rest];
+}
+
+/**
+ * The union of two field sets in the FieldsV1 encoding (a trie of JSON objects whose keys are path
+ * elements — "f:spec", "k:{…}", "v:…", "i:0", "." — and whose leaves are `{}`). Pure.
+ */
+export function unionOfFields(a: object, b: object): object {
+  const out: Record<string, object> = { ...(a as Record<string, object>) };
+  for (const [k, v] of Object.entries(b as Record<string, object>)) {
+    out[k] = k in out ? unionOfFields(out[k]!, v) : v;
+  }
+  return out;
+}
+
+/**
+ * Moves the fields our POST left under `fieldManager`'s Update operation to its Apply operation (see
+ * `createObject`): a GET for the managed fields the caches do not keep, then one merge patch that
+ * replaces them, conditional on the resourceVersion read (409 if the object changed meanwhile).
+ * Nothing else in the object changes. Returns whether it wrote.
+ */
+export async function adoptCreatedFields(
+  client: KubeClient,
+  resource: Resource,
+  key: { namespace: string; name: string },
+  options: { fieldManager?: string; signal?: AbortSignal } = {},
+): Promise<boolean> {
+  const path = objectPath(resource, key.namespace, key.name);
+  const signal = options.signal ? { signal: options.signal } : {};
+  const live = await client.request<KubernetesObject>("get", path, signal);
+  const managedFields = updateFieldsAsApply(live.metadata?.managedFields ?? [], options.fieldManager);
+  if (!managedFields) return false;
+  await client.request("patch", path, {
+    body: { metadata: { resourceVersion: live.metadata?.resourceVersion, managedFields } },
+    contentType: ContentTypes.mergePatch,
+    ...signal,
+  });
+  return true;
 }
 
 /**

@@ -9,9 +9,13 @@
  *   reads them: ownership of our fields is settled by server-side apply on the server.
  * - Pods keep only their identity, labels, annotations and owners, and of their status the
  *   phase, conditions and container statuses (what `status.ts` reads); the pod spec is dropped.
- * - Deployments and Services keep their spec: drift is judged against it.
+ * - Deployments and Services keep their spec: drift is judged against it, and of their managed
+ *   fields only a marker (manager and operation, no fields) when our field manager's Update
+ *   operation owns fields: the operator created the child with a POST and moves those fields to
+ *   its Apply operation before it first changes it (controller/apply.ts, `createObject`).
  */
 import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
+import { FieldManagers, hasUpdateFields } from "../controller/apply.ts";
 
 export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -30,6 +34,14 @@ function slimMetadata(metadata: V1ObjectMeta | undefined): V1ObjectMeta | undefi
 export function withoutBookkeeping<T extends KubernetesObject>(obj: T): T {
   if (!obj.metadata) return obj;
   return { ...obj, metadata: slimMetadata(obj.metadata) };
+}
+
+/** A child (Deployment, Service): `withoutBookkeeping`, keeping a marker if our Update operation owns fields. */
+export function childForCache<T extends KubernetesObject>(obj: T): T {
+  const slim = withoutBookkeeping(obj);
+  if (!hasUpdateFields(obj)) return slim;
+  const marker = [{ manager: FieldManagers.children, operation: "Update" }];
+  return { ...slim, metadata: Object.assign({}, slim.metadata, { managedFields: marker }) };
 }
 
 function slimContainerStatus(s: V1ContainerStatus): V1ContainerStatus {

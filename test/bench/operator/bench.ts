@@ -1,8 +1,8 @@
 /**
  * `npm run bench:operator`: on the real test bed (full mode), how fast the operator turns 500
  * ModelDeployments into children and observed status, side by side with the API server's limit on
- * this machine — the same HTTP client creating the same 1,000 child objects directly, by POST and by
- * the server-side apply the operator uses — and the
+ * this machine — the same HTTP client creating the same 1,000 child objects directly, by POST (as
+ * the operator creates a new child) and by server-side apply — and the
  * operator's memory with all of it in its caches. Writes bench/results/operator.json and prints a
  * markdown table. A benchmark, not a test: it fails only when something never converges.
  *
@@ -36,7 +36,7 @@ import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
 import { collectionPath, Resources, type Resource } from "../../../operator/src/controller/resources.ts";
 import { desiredDeployment } from "../../../operator/src/reconcile/desired-deployment.ts";
 import { desiredService } from "../../../operator/src/reconcile/desired-service.ts";
-import { podForStatus, withoutBookkeeping } from "../../../operator/src/reconcile/cache-shape.ts";
+import { childForCache, podForStatus, withoutBookkeeping } from "../../../operator/src/reconcile/cache-shape.ts";
 import { managedBySelector } from "../../../operator/src/reconcile/labels.ts";
 import { fakeNode } from "../../testbed/nodes.ts";
 import { stopTestbed, useTestbed, type Testbed } from "../../testbed/index.ts";
@@ -264,7 +264,7 @@ async function checkServiceIpCapacity(client: KubeClient): Promise<void> {
 }
 
 interface DirectResult {
-  /** POST (create), or server-side apply as the operator writes its children. */
+  /** POST (create, as the operator creates a new child), or server-side apply (as it updates one). */
   how: "create" | "apply";
   replicas: number;
   objects: number;
@@ -278,8 +278,8 @@ interface DirectResult {
 
 /**
  * Creates the 1,000 children directly with `replicas` each; times the writes (and, for 1, availability).
- * `how`: a POST per object, or a server-side apply that creates it (the operator's own request for a new
- * child: an apply under the operator's field manager that fails if the object exists).
+ * `how`: a POST per object (the operator's request for a new child), or a server-side apply under the
+ * operator's field manager that creates it (what the operator sent for a new child before 2026-12-08).
  */
 async function directPhase(
   tb: Testbed,
@@ -304,7 +304,7 @@ async function directPhase(
       const resource: Resource = obj.kind === "Deployment" ? Resources.Deployment : Resources.Service;
       const started = performance.now();
       if (how === "create") await client.request("create", collectionPath(resource, ns), { body: obj });
-      else await applyObject(client, resource, obj as ApplyObject, { ifAbsent: true });
+      else await applyObject(client, resource, obj as ApplyObject);
       latencies.push(performance.now() - started);
     });
     seconds = (performance.now() - t0) / 1000;
@@ -654,8 +654,8 @@ async function memoryPhase(
       const heap = samples.find((x) => x.name === "maas_operator_nodejs_heap_size_used_bytes")?.value ?? NaN;
       const kinds: [string, Resource, string | undefined, (o: KubeObject) => KubeObject][] = [
         ["modelDeployments", Resources.ModelDeployment, undefined, withoutBookkeeping],
-        ["deployments", Resources.Deployment, managedBySelector, withoutBookkeeping],
-        ["services", Resources.Service, managedBySelector, withoutBookkeeping],
+        ["deployments", Resources.Deployment, managedBySelector, childForCache],
+        ["services", Resources.Service, managedBySelector, childForCache],
         ["pods", Resources.Pod, managedBySelector, (o) => podForStatus(o as never) as KubeObject],
       ];
       const cachedObjects: Record<string, number> = {};
@@ -709,7 +709,7 @@ function markdown(report: Report): string {
     `| Direct create, Deployments at replicas 0 (API writes only) | ${direct0.objects} | ${fmt(direct0.seconds)} | ${direct0.objectsPerSecond} |`,
     `| Direct create, the operator's exact children (replicas 1: pods follow) | ${direct1.objects} | ${fmt(direct1.seconds)} | ${direct1.objectsPerSecond} |`,
     `| … until all ${count} direct Deployments are Available (cluster pipeline) | ${count} | ${fmt(direct1.allDeploymentsAvailableSeconds ?? NaN)} | – |`,
-    `| Direct server-side apply of the same children (the operator's request for a new child) | ${directApply1.objects} | ${fmt(directApply1.seconds)} | ${directApply1.objectsPerSecond} |`,
+    `| Direct server-side apply of the same children | ${directApply1.objects} | ${fmt(directApply1.seconds)} | ${directApply1.objectsPerSecond} |`,
     `| Operator: ${count} ModelDeployments created by the client | ${count} | ${fmt(op.modelDeploymentsCreatedSeconds)} | ${round(count / op.modelDeploymentsCreatedSeconds)} |`,
     `| **Operator: all Deployments + Services applied** | ${2 * count} | **${fmt(op.allChildrenAppliedSeconds)}** | ${round((2 * count) / op.allChildrenAppliedSeconds)} |`,
     `| **Operator: all status observed (observedGeneration = generation, Ready=True)** | ${count} | **${fmt(op.allReadySeconds)}** | – |`,
@@ -838,23 +838,24 @@ async function run() {
     const direct1 = await directPhase(tb, client, 1);
     log(`direct server-side apply of the same ${2 * count} children, Deployments at replicas 1${of}…`);
     const directApply1 = await directPhase(tb, client, 1, "apply");
-    // The baseline checkout's operator, when asked for, in the same round: before this one's in odd
-    // rounds, after it in even ones, so neither always meets the cluster in the same state.
-    const baselinePhase = async () => {
-      if (baselineDir === undefined) return undefined;
-      log(`operator of ${baselineDir} (baseline): ${count} ModelDeployments${of}…`);
-      const result = await operatorPhase(tb, client, baselineDir);
-      log(`  namespace deleted in ${(await deleteNamespace(tb, result.namespace)).toFixed(1)} s`);
-      return result;
-    };
-    const baselineFirst = r % 2 === 1 ? await baselinePhase() : undefined;
-    log(`operator: ${count} ModelDeployments${of}…`);
-    const operator = await operatorPhase(tb, client);
-    let baseline = baselineFirst;
-    if (r % 2 === 0) {
-      log(`  namespace deleted in ${(await deleteNamespace(tb, operator.namespace)).toFixed(1)} s`);
-      baseline = await baselinePhase();
+    // The baseline checkout's operator, when asked for, runs in the same round: before this one's in
+    // odd rounds, after it in even ones, so neither always meets the cluster in the same state. Each
+    // phase's objects are deleted before the next phase (two sets of pods would not fit the fake
+    // nodes); those of this operator's last phase of all stay for the memory phase.
+    const order =
+      baselineDir === undefined ? ["operator"] : r % 2 === 1 ? ["baseline", "operator"] : ["operator", "baseline"];
+    const results = new Map<string, Awaited<ReturnType<typeof operatorPhase>>>();
+    for (const [i, which] of order.entries()) {
+      log(
+        `${which === "baseline" ? `operator of ${baselineDir} (baseline)` : "operator"}: ${count} ModelDeployments${of}…`,
+      );
+      const result = await operatorPhase(tb, client, which === "baseline" ? baselineDir : undefined);
+      results.set(which, result);
+      const keep = r === rounds && i === order.length - 1 && which === "operator";
+      if (!keep) log(`  namespace deleted in ${(await deleteNamespace(tb, result.namespace)).toFixed(1)} s`);
     }
+    const operator = results.get("operator")!;
+    const baseline = results.get("baseline");
     measured.push({
       baseline,
       direct0,
@@ -863,9 +864,6 @@ async function run() {
       operator,
       ratios: ratiosOf(direct0, direct1, directApply1, operator),
     });
-    // The last round's objects stay for the memory phase; earlier ones would fill the fake nodes.
-    if (r < rounds && !(baselineDir !== undefined && r % 2 === 0))
-      log(`  namespace deleted in ${(await deleteNamespace(tb, operator.namespace)).toFixed(1)} s`);
   }
   // The round with the median ratio to the direct create of the same objects is the one detailed.
   const byRatio = [...measured].sort((a, b) => a.ratios.childrenVsDirectReplicas1 - b.ratios.childrenVsDirectReplicas1);

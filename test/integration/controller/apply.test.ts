@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import type { V1ConfigMap, V1Service } from "@kubernetes/client-node";
-import { applyObject, applyStatus, FieldManagers } from "../../../operator/src/controller/apply.ts";
-import { isConflict } from "../../../operator/src/controller/errors.ts";
+import {
+  adoptCreatedFields,
+  applyObject,
+  applyStatus,
+  createObject,
+  FieldManagers,
+  hasUpdateFields,
+} from "../../../operator/src/controller/apply.ts";
+import { isAlreadyExists, isConflict } from "../../../operator/src/controller/errors.ts";
 import { EventRecorder } from "../../../operator/src/controller/events.ts";
 import { KubeClient } from "../../../operator/src/controller/kube-client.ts";
 import { silentLogger } from "../../../operator/src/controller/log.ts";
@@ -50,48 +57,97 @@ describe("Server-side apply, status and Events against a real API server", funct
     );
   });
 
-  it("creates with ifAbsent in one request, owned by Apply alone, and gets 409 with nothing written when the object exists", async () => {
-    const fresh = { ...configMap({ a: "1" }), metadata: { name: "if-absent", namespace: ns } };
-    const created = await applyObject(client, Resources.ConfigMap, fresh, { ifAbsent: true });
+  /** Another writer's server-side apply of a ConfigMap's data, under its own field manager. */
+  const applyAsSomeoneElse = (name: string, data: Record<string, string>, force = false) =>
+    client.request("apply", objectPath(Resources.ConfigMap, ns, name), {
+      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns }, data },
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: "someone-else", force: String(force) },
+    });
+
+  const owners = (obj: { metadata?: { managedFields?: { manager?: string; operation?: string }[] } }) =>
+    (obj.metadata?.managedFields ?? []).map((f) => `${f.manager ?? ""}/${f.operation ?? ""}`);
+
+  it("creates with a POST, and gets 409 AlreadyExists with nothing written when the object exists", async () => {
+    const fresh = { ...configMap({ a: "1" }), metadata: { name: "created", namespace: ns } };
+    const created = await createObject(client, Resources.ConfigMap, fresh);
     assert.deepEqual(created.data, { a: "1" });
-    assert.notEqual(created.metadata.resourceVersion, undefined);
-    assert.deepEqual(
-      created.metadata.managedFields?.map((f) => `${f.manager ?? ""}/${f.operation ?? ""}`),
-      [`${FieldManagers.children}/Apply`],
-      "every field owned by our field manager's Apply operation, none by an Update",
-    );
+    assert.deepEqual(owners(created), [`${FieldManagers.children}/Update`], "a POST's fields are its Update's");
+    assert.ok(hasUpdateFields(created));
     // Exists now (ours or anyone's): refused, untouched.
-    const again = { ...fresh, data: { a: "2" } };
-    await assert.rejects(applyObject(client, Resources.ConfigMap, again, { ifAbsent: true }), (err: unknown) =>
-      isConflict(err),
+    await assert.rejects(createObject(client, Resources.ConfigMap, { ...fresh, data: { a: "2" } }), (err: unknown) =>
+      isAlreadyExists(err),
     );
-    const stored = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "if-absent"));
+    const stored = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "created"));
     assert.equal(stored.metadata?.resourceVersion, created.metadata.resourceVersion);
     assert.deepEqual(stored.data, { a: "1" });
   });
 
+  it("moves a POST's fields to its Apply operation, so an apply removes a field it stops sending", async () => {
+    const object = (name: string, data: Record<string, string>) => ({
+      ...configMap(data),
+      metadata: { name, namespace: ns, labels: { app: name } },
+    });
+    // Without the move: the POST's Update entry keeps owning b, and the apply cannot remove it.
+    await createObject(client, Resources.ConfigMap, object("not-adopted", { a: "1", b: "2" }));
+    const kept = await applyObject(client, Resources.ConfigMap, object("not-adopted", { a: "1" }));
+    assert.deepEqual(kept.data, { a: "1", b: "2" }, "the reason for the move: b stays");
+
+    const created = await createObject(client, Resources.ConfigMap, object("adopted", { a: "1", b: "2" }));
+    assert.equal(await adoptCreatedFields(client, Resources.ConfigMap, { namespace: ns, name: "adopted" }), true);
+    const moved = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "adopted"));
+    assert.deepEqual(owners(moved), [`${FieldManagers.children}/Apply`]);
+    assert.deepEqual(moved.metadata?.managedFields?.[0]?.fieldsV1, created.metadata.managedFields?.[0]?.fieldsV1);
+    assert.deepEqual(moved.data, created.data);
+    assert.deepEqual(moved.metadata?.labels, created.metadata.labels);
+    // Nothing left to move: no write.
+    assert.equal(await adoptCreatedFields(client, Resources.ConfigMap, { namespace: ns, name: "adopted" }), false);
+    const same = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "adopted"));
+    assert.equal(same.metadata?.resourceVersion, moved.metadata?.resourceVersion);
+
+    const applied = await applyObject(client, Resources.ConfigMap, {
+      ...object("adopted", { a: "1" }),
+      metadata: { name: "adopted", namespace: ns },
+    });
+    assert.deepEqual(applied.data, { a: "1" });
+    assert.equal(applied.metadata.labels, undefined);
+    assert.deepEqual(owners(applied), [`${FieldManagers.children}/Apply`]);
+  });
+
+  it("moves a POST's fields only if the object is still as it read it (409 otherwise)", async () => {
+    await createObject(client, Resources.ConfigMap, {
+      ...configMap({ a: "1" }),
+      metadata: { name: "raced", namespace: ns },
+    });
+    // Someone changes it between the GET and the patch: the patch carries the resourceVersion read.
+    const racing: KubeClient = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== "request") return Reflect.get(target, prop, receiver) as unknown;
+        return async (verb: string, path: string, options?: object) => {
+          if (verb === "patch") {
+            await applyAsSomeoneElse("raced", { c: "3" });
+          }
+          return target.request(verb as "get", path, options);
+        };
+      },
+    });
+    await assert.rejects(
+      adoptCreatedFields(racing, Resources.ConfigMap, { namespace: ns, name: "raced" }),
+      (err: unknown) => isConflict(err),
+    );
+    const stored = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "raced"));
+    assert.ok(hasUpdateFields(stored), "the POST's fields are still its Update's");
+  });
+
   it("removes fields it no longer sends, and keeps fields another manager owns", async () => {
     // Someone else adds their own key with their own field manager.
-    await client.request("apply", objectPath(Resources.ConfigMap, ns, "child"), {
-      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "child", namespace: ns }, data: { theirs: "x" } },
-      contentType: "application/apply-patch+yaml",
-      query: { fieldManager: "someone-else" },
-    });
+    await applyAsSomeoneElse("child", { theirs: "x" });
     const applied = await applyObject(client, Resources.ConfigMap, configMap({ a: "1" }));
     assert.deepEqual(applied.data, { a: "1", theirs: "x" });
   });
 
   it("takes a field back from another writer when forcing, as the single writer of what it sends", async () => {
-    await client.request("apply", objectPath(Resources.ConfigMap, ns, "child"), {
-      body: {
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: { name: "child", namespace: ns },
-        data: { a: "hijacked" },
-      },
-      contentType: "application/apply-patch+yaml",
-      query: { fieldManager: "someone-else", force: "true" },
-    });
+    await applyAsSomeoneElse("child", { a: "hijacked" }, true);
     await assert.rejects(
       applyObject(client, Resources.ConfigMap, configMap({ a: "1" }), { force: false }),
       (err: Error) => /409/.test(err.message) && /conflict/i.test(err.message),
@@ -200,10 +256,12 @@ describe("Server-side apply, status and Events against a real API server", funct
     const count = (verb: string, code: string) =>
       metric.values.find((v) => v.labels.verb === verb && v.labels.code === code)?.value ?? 0;
     assert.ok(count("apply", "200") + count("apply", "201") >= 6);
-    // A field-ownership conflict (applied without force), a stale conditional status apply, and a create-only apply of an object that exists.
-    assert.equal(count("apply", "409"), 3);
-    assert.equal(count("create", "201"), 2, "two Events created");
-    assert.equal(count("patch", "200"), 2, "two repeats counted into the first");
+    // A field-ownership conflict (applied without force) and a stale conditional status apply.
+    assert.equal(count("apply", "409"), 2);
+    assert.equal(count("create", "201"), 6, "four ConfigMaps and two Events created");
+    assert.equal(count("create", "409"), 1, "a POST of an object that exists");
+    assert.equal(count("patch", "200"), 3, "two repeats counted into the first Event, one move of a POST's fields");
+    assert.equal(count("patch", "409"), 1, "a move of a POST's fields after the object changed");
   });
 
   it("writes emitted Events in the background, drops what exceeds its bound, and says so", async () => {

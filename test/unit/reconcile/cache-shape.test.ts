@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
+import type { V1Deployment, V1ManagedFieldsEntry, V1Pod, V1Service } from "@kubernetes/client-node";
 import {
+  childForCache,
   LAST_APPLIED_ANNOTATION,
   podForStatus,
   withoutBookkeeping,
@@ -24,6 +25,31 @@ describe("what the operator's caches keep", () => {
     assert.deepEqual(slim.metadata, { name: "x", namespace: "ns", annotations: { "maas.dev/desired-hash": "h" } });
     assert.deepEqual(slim.spec, before.spec);
     assert.deepEqual(d, before);
+  });
+
+  it("keeps of a child's managed fields only a marker, and only when our Update operation owns fields (our POST)", () => {
+    const child = (managedFields: V1ManagedFieldsEntry[]): V1Service => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "x", namespace: "ns", managedFields },
+      spec: { ports: [{ port: 80 }] },
+    });
+    const fields = { "f:spec": { "f:ports": {} } };
+    const posted = childForCache(
+      child([
+        { manager: "maas-operator", operation: "Update", apiVersion: "v1", fieldsType: "FieldsV1", fieldsV1: fields },
+        { manager: "kube-controller-manager", operation: "Update", fieldsV1: fields },
+      ]),
+    );
+    assert.deepEqual(posted.metadata?.managedFields, [{ manager: "maas-operator", operation: "Update" }]);
+    assert.deepEqual(posted.spec, { ports: [{ port: 80 }] });
+    for (const others of [
+      [{ manager: "maas-operator", operation: "Apply", fieldsV1: fields }],
+      [{ manager: "someone-else", operation: "Update", fieldsV1: fields }],
+      [{ manager: "maas-operator", operation: "Update", subresource: "status", fieldsV1: fields }],
+    ]) {
+      assert.equal(childForCache(child(others)).metadata?.managedFields, undefined, JSON.stringify(others));
+    }
   });
 
   it("keeps of a Pod what the status computation reads, and drops its spec", () => {
