@@ -36,12 +36,16 @@ export function withoutBookkeeping<T extends KubernetesObject>(obj: T): T {
   return { ...obj, metadata: slimMetadata(obj.metadata) };
 }
 
+/** The marker, one frozen copy shared by every cached child that has it. */
+const UPDATE_FIELDS_MARKER: V1ObjectMeta["managedFields"] = Object.freeze([
+  Object.freeze({ manager: FieldManagers.children, operation: "Update" }),
+]) as V1ObjectMeta["managedFields"];
+
 /** A child (Deployment, Service): `withoutBookkeeping`, keeping a marker if our Update operation owns fields. */
 export function childForCache<T extends KubernetesObject>(obj: T): T {
   const slim = withoutBookkeeping(obj);
   if (!hasUpdateFields(obj)) return slim;
-  const marker = [{ manager: FieldManagers.children, operation: "Update" }];
-  return { ...slim, metadata: Object.assign({}, slim.metadata, { managedFields: marker }) };
+  return { ...slim, metadata: Object.assign({}, slim.metadata, { managedFields: UPDATE_FIELDS_MARKER }) };
 }
 
 function slimContainerStatus(s: V1ContainerStatus): V1ContainerStatus {
