@@ -1,4 +1,5 @@
 import type { KubernetesObject, V1ManagedFieldsEntry, V1ObjectMeta } from "@kubernetes/client-node";
+import { isConflict } from "./errors.ts";
 import { ContentTypes, type KubeClient } from "./kube-client.ts";
 import { apiVersionOf, collectionPath, objectPath, type Resource } from "./resources.ts";
 
@@ -131,11 +132,16 @@ export function unionOfFields(a: object, b: object): object {
   return out;
 }
 
+/** How many times `adoptCreatedFields` reads and patches again when the object changed in between. */
+export const ADOPT_ATTEMPTS = 5;
+
 /**
  * Moves the fields our POST left under `fieldManager`'s Update operation to its Apply operation (see
  * `createObject`): a GET for the managed fields the caches do not keep, then one merge patch that
- * replaces them, conditional on the resourceVersion read (409 if the object changed meanwhile).
- * Nothing else in the object changes. Returns whether it wrote.
+ * replaces them, conditional on the resourceVersion read, so no other manager's entry written in
+ * between is overwritten. A Deployment's status changes often (each bumps its resourceVersion), so a
+ * 409 reads and tries again, up to ADOPT_ATTEMPTS times, as client-go's RetryOnConflict does; the
+ * last 409 is thrown. Nothing else in the object changes. Returns whether it wrote.
  */
 export async function adoptCreatedFields(
   client: KubeClient,
@@ -145,15 +151,21 @@ export async function adoptCreatedFields(
 ): Promise<boolean> {
   const path = objectPath(resource, key.namespace, key.name);
   const signal = options.signal ? { signal: options.signal } : {};
-  const live = await client.request<KubernetesObject>("get", path, signal);
-  const managedFields = updateFieldsAsApply(live.metadata?.managedFields ?? [], options.fieldManager);
-  if (!managedFields) return false;
-  await client.request("patch", path, {
-    body: { metadata: { resourceVersion: live.metadata?.resourceVersion, managedFields } },
-    contentType: ContentTypes.mergePatch,
-    ...signal,
-  });
-  return true;
+  for (let attempt = 1; ; attempt++) {
+    const live = await client.request<KubernetesObject>("get", path, signal);
+    const managedFields = updateFieldsAsApply(live.metadata?.managedFields ?? [], options.fieldManager);
+    if (!managedFields) return false;
+    try {
+      await client.request("patch", path, {
+        body: { metadata: { resourceVersion: live.metadata?.resourceVersion, managedFields } },
+        contentType: ContentTypes.mergePatch,
+        ...signal,
+      });
+      return true;
+    } catch (err) {
+      if (!isConflict(err) || attempt >= ADOPT_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { V1ConfigMap, V1Service } from "@kubernetes/client-node";
 import {
+  ADOPT_ATTEMPTS,
   adoptCreatedFields,
   applyObject,
   applyStatus,
@@ -114,29 +115,47 @@ describe("Server-side apply, status and Events against a real API server", funct
     assert.deepEqual(owners(applied), [`${FieldManagers.children}/Apply`]);
   });
 
-  it("moves a POST's fields only if the object is still as it read it (409 otherwise)", async () => {
-    await createObject(client, Resources.ConfigMap, {
-      ...configMap({ a: "1" }),
-      metadata: { name: "raced", namespace: ns },
-    });
-    // Someone changes it between the GET and the patch: the patch carries the resourceVersion read.
-    const racing: KubeClient = new Proxy(client, {
-      get(target, prop, receiver) {
-        if (prop !== "request") return Reflect.get(target, prop, receiver) as unknown;
-        return async (verb: string, path: string, options?: object) => {
-          if (verb === "patch") {
-            await applyAsSomeoneElse("raced", { c: "3" });
-          }
-          return target.request(verb as "get", path, options);
-        };
-      },
-    });
+  it("moves a POST's fields only if the object is still as it read it, reading again when it changed", async () => {
+    /** The client, with someone else writing the ConfigMap just before each of the first `races` patches. */
+    const racing = (name: string, races: number): { client: KubeClient; patches: () => number } => {
+      let patches = 0;
+      const through = new Proxy(client, {
+        get(target, prop, receiver) {
+          if (prop !== "request") return Reflect.get(target, prop, receiver) as unknown;
+          return async (verb: string, path: string, options?: object) => {
+            if (verb === "patch" && ++patches <= races) await applyAsSomeoneElse(name, { [`c${patches}`]: "3" });
+            return target.request(verb as "get", path, options);
+          };
+        },
+      });
+      return { client: through, patches: () => patches };
+    };
+    const created = (name: string) =>
+      createObject(client, Resources.ConfigMap, { ...configMap({ a: "1" }), metadata: { name, namespace: ns } });
+
+    // Changed once between the GET and the patch: the 409 leads to a second read, and the move.
+    await created("raced-once");
+    const once = racing("raced-once", 1);
+    assert.equal(
+      await adoptCreatedFields(once.client, Resources.ConfigMap, { namespace: ns, name: "raced-once" }),
+      true,
+    );
+    assert.equal(once.patches(), 2);
+    const moved = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "raced-once"));
+    assert.deepEqual(owners(moved).sort(), [`${FieldManagers.children}/Apply`, "someone-else/Apply"]);
+    assert.deepEqual(moved.data, { a: "1", c1: "3" });
+
+    // Changed before every patch: it gives up after ADOPT_ATTEMPTS with the 409, nothing moved.
+    await created("raced");
+    const always = racing("raced", Infinity);
     await assert.rejects(
-      adoptCreatedFields(racing, Resources.ConfigMap, { namespace: ns, name: "raced" }),
+      adoptCreatedFields(always.client, Resources.ConfigMap, { namespace: ns, name: "raced" }),
       (err: unknown) => isConflict(err),
     );
+    assert.equal(always.patches(), ADOPT_ATTEMPTS);
     const stored = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "raced"));
     assert.ok(hasUpdateFields(stored), "the POST's fields are still its Update's");
+    assert.deepEqual(owners(stored).sort(), [`${FieldManagers.children}/Update`, "someone-else/Apply"]);
   });
 
   it("removes fields it no longer sends, and keeps fields another manager owns", async () => {
@@ -258,10 +277,10 @@ describe("Server-side apply, status and Events against a real API server", funct
     assert.ok(count("apply", "200") + count("apply", "201") >= 6);
     // A field-ownership conflict (applied without force) and a stale conditional status apply.
     assert.equal(count("apply", "409"), 2);
-    assert.equal(count("create", "201"), 6, "four ConfigMaps and two Events created");
+    assert.equal(count("create", "201"), 7, "five ConfigMaps and two Events created");
     assert.equal(count("create", "409"), 1, "a POST of an object that exists");
-    assert.equal(count("patch", "200"), 3, "two repeats counted into the first Event, one move of a POST's fields");
-    assert.equal(count("patch", "409"), 1, "a move of a POST's fields after the object changed");
+    assert.equal(count("patch", "200"), 4, "two repeats counted into the first Event, two moves of a POST's fields");
+    assert.equal(count("patch", "409"), 1 + ADOPT_ATTEMPTS, "moves of a POST's fields after the object changed");
   });
 
   it("writes emitted Events in the background, drops what exceeds its bound, and says so", async () => {
