@@ -51,14 +51,16 @@ export const TensorflowThreadVariables = {
 } as const;
 
 /**
- * TensorFlow's pools (the native backends) take one thread per core of the machine by default, and its
- * intra-op pool spins on them; the main thread, which reads and answers every HTTP request, then
- * competes with it for a core. Unless the environment sets them, sets TF_NUM_INTRAOP_THREADS to one
- * less than `cores` (at least one) and TF_NUM_INTEROP_THREADS to `cores` (`cores` being what the
- * container requested, which on a big node is far fewer than the machine's).
- * On 2 cores (bench:serving, TensorFlow 2.21, medians of 3 rounds) this answered 31% more requests
- * than TensorFlow's defaults at one client (with 34% less CPU per request), 24% more at 8, 11% more
- * at 32 and 8% fewer at 64.
+ * TensorFlow's pools (the native backends) take one thread per core of the machine by default, and
+ * their threads spin while they wait for work; the main thread, which reads and answers every HTTP
+ * request, then competes with them for a core. Unless the environment sets them, sets both
+ * TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS to one less than `cores` (at least one; `cores`
+ * being what the container requested, which on a big node is far fewer than the machine's).
+ * On 2 cores (bench:serving, TensorFlow 2.21, medians of 3 rounds): one intra-op thread answered 31%
+ * more requests than TensorFlow's defaults at one client (with 34% less CPU per request), 24% more
+ * at 8, 11% more at 32 and 8% fewer at 64; then one inter-op thread instead of two answered 7–14%
+ * more at one client in every round (14% less CPU per request), 10% more at 8 (two rounds of
+ * three), within the rounds' spread at 32 and 64.
  * Call it in the main thread before the inference workers start: TensorFlow reads the process's real
  * environment, which a worker thread's `process.env` (a copy) does not change. Returns the values in effect.
  */
@@ -74,7 +76,7 @@ export function defaultTensorflowThreads(
   };
   return {
     intraOp: value(TensorflowThreadVariables.intraOp, Math.max(1, cores - 1)),
-    interOp: value(TensorflowThreadVariables.interOp, Math.max(1, cores)),
+    interOp: value(TensorflowThreadVariables.interOp, Math.max(1, cores - 1)),
   };
 }
 

@@ -78,7 +78,7 @@ describe("maas-serving on tfjs-node (the CPU image's tensorflow backend)", funct
       const cores = availableParallelism();
       assert.deepEqual(loaded["tensorflowThreads"], {
         intraOp: String(Math.max(1, cores - 1)),
-        interOp: String(cores),
+        interOp: String(Math.max(1, cores - 1)),
       });
       assert.deepEqual(loaded["inputs"], [
         { name: "features", tensorName: "serving_default_features:0", dtype: "float32", shape: [-1, 4] },

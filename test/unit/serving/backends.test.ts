@@ -14,20 +14,20 @@ describe("restoreIsNullOrUndefined", function () {
 });
 
 describe("defaultTensorflowThreads", function () {
-  it("leaves one core to the HTTP thread and sizes the inter-op pool by the cores when the environment does not choose", function () {
+  it("leaves one core to the HTTP thread, in both of TensorFlow's pools, when the environment does not choose", function () {
     const two: NodeJS.ProcessEnv = {};
-    assert.deepEqual(defaultTensorflowThreads(two, 2), { intraOp: "1", interOp: "2" });
+    assert.deepEqual(defaultTensorflowThreads(two, 2), { intraOp: "1", interOp: "1" });
     assert.equal(two["TF_NUM_INTRAOP_THREADS"], "1");
-    assert.equal(two["TF_NUM_INTEROP_THREADS"], "2");
+    assert.equal(two["TF_NUM_INTEROP_THREADS"], "1");
     const eight: NodeJS.ProcessEnv = { TF_NUM_INTRAOP_THREADS: " " };
-    assert.deepEqual(defaultTensorflowThreads(eight, 8), { intraOp: "7", interOp: "8" });
+    assert.deepEqual(defaultTensorflowThreads(eight, 8), { intraOp: "7", interOp: "7" });
     assert.equal(eight["TF_NUM_INTRAOP_THREADS"], "7");
     assert.deepEqual(defaultTensorflowThreads({}, 1), { intraOp: "1", interOp: "1" });
   });
 
   it("keeps values the environment sets, each on its own", function () {
     const env: NodeJS.ProcessEnv = { TF_NUM_INTRAOP_THREADS: "4" };
-    assert.deepEqual(defaultTensorflowThreads(env, 2), { intraOp: "4", interOp: "2" });
+    assert.deepEqual(defaultTensorflowThreads(env, 2), { intraOp: "4", interOp: "1" });
     assert.equal(env["TF_NUM_INTRAOP_THREADS"], "4");
     const both: NodeJS.ProcessEnv = { TF_NUM_INTRAOP_THREADS: "0", TF_NUM_INTEROP_THREADS: "3" };
     assert.deepEqual(defaultTensorflowThreads(both, 2), { intraOp: "0", interOp: "3" });
