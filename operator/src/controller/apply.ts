@@ -1,5 +1,5 @@
 import type { KubernetesObject, V1ManagedFieldsEntry, V1ObjectMeta } from "@kubernetes/client-node";
-import { isConflict } from "./errors.ts";
+import { isConflict, isNotFound } from "./errors.ts";
 import { ContentTypes, type KubeClient } from "./kube-client.ts";
 import { apiVersionOf, collectionPath, objectPath, type Resource } from "./resources.ts";
 
@@ -141,7 +141,8 @@ export const ADOPT_ATTEMPTS = 5;
  * replaces them, conditional on the resourceVersion read, so no other manager's entry written in
  * between is overwritten. A Deployment's status changes often (each bumps its resourceVersion), so a
  * 409 reads and tries again, up to ADOPT_ATTEMPTS times, as client-go's RetryOnConflict does; the
- * last 409 is thrown. Nothing else in the object changes. Returns whether it wrote.
+ * last 409 is thrown. An object deleted meanwhile has nothing to move (the apply that follows
+ * creates it, owned by Apply). Nothing else in the object changes. Returns whether it wrote.
  */
 export async function adoptCreatedFields(
   client: KubeClient,
@@ -152,10 +153,10 @@ export async function adoptCreatedFields(
   const path = objectPath(resource, key.namespace, key.name);
   const signal = options.signal ? { signal: options.signal } : {};
   for (let attempt = 1; ; attempt++) {
-    const live = await client.request<KubernetesObject>("get", path, signal);
-    const managedFields = updateFieldsAsApply(live.metadata?.managedFields ?? [], options.fieldManager);
-    if (!managedFields) return false;
     try {
+      const live = await client.request<KubernetesObject>("get", path, signal);
+      const managedFields = updateFieldsAsApply(live.metadata?.managedFields ?? [], options.fieldManager);
+      if (!managedFields) return false;
       await client.request("patch", path, {
         body: { metadata: { resourceVersion: live.metadata?.resourceVersion, managedFields } },
         contentType: ContentTypes.mergePatch,
@@ -163,6 +164,7 @@ export async function adoptCreatedFields(
       });
       return true;
     } catch (err) {
+      if (isNotFound(err)) return false;
       if (!isConflict(err) || attempt >= ADOPT_ATTEMPTS) throw err;
     }
   }

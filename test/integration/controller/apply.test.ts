@@ -101,6 +101,8 @@ describe("Server-side apply, status and Events against a real API server", funct
     assert.deepEqual(moved.metadata?.managedFields?.[0]?.fieldsV1, created.metadata.managedFields?.[0]?.fieldsV1);
     assert.deepEqual(moved.data, created.data);
     assert.deepEqual(moved.metadata?.labels, created.metadata.labels);
+    // Gone (deleted after the cache saw it): nothing to move, and the apply that follows creates it.
+    assert.equal(await adoptCreatedFields(client, Resources.ConfigMap, { namespace: ns, name: "never-there" }), false);
     // Nothing left to move: no write.
     assert.equal(await adoptCreatedFields(client, Resources.ConfigMap, { namespace: ns, name: "adopted" }), false);
     const same = await client.request<V1ConfigMap>("get", objectPath(Resources.ConfigMap, ns, "adopted"));
