@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { formatMicroTime, realClock, sleep, type Clock } from "./clock.ts";
-import { ApiError, isNotFound } from "./errors.ts";
+import { ApiError, isConflict, isNotFound } from "./errors.ts";
 import type { Health } from "./health.ts";
 import type { KubeClient } from "./kube-client.ts";
 import type { Logger } from "./log.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { Resources, apiVersionOf, collectionPath, objectPath } from "./resources.ts";
+
+/** How many times a stopping leader tries to release its lease when its copy of it turns out stale. */
+const RELEASE_ATTEMPTS = 3;
 
 /** coordination.k8s.io/v1 LeaseSpec as JSON (times are MicroTime strings). */
 export interface LeaseSpec {
@@ -261,24 +264,42 @@ export class LeaderElector {
     }
   }
 
-  /** Gives the lease up: empty holder and a 1 s duration, so a standby takes it at its next retry. */
+  /**
+   * Gives the lease up: empty holder and a 1 s duration, so a standby takes it at its next retry.
+   * The update carries the resourceVersion we last saw; a renew that the shutdown aborted may still
+   * have reached the API server, making our copy stale (409): then the lease is read again and, if
+   * it is still ours, released from that copy (seen in CI: without it the standby waited for expiry).
+   */
   async #release(): Promise<void> {
     const { client, clock, namespace, name, log } = this.#o;
-    const lease = this.#lease;
-    if (!lease || lease.spec?.holderIdentity !== this.identity) return;
-    try {
-      const now = formatMicroTime(clock.now());
-      await client.request<Lease>("update", objectPath(Resources.Lease, namespace, name), {
-        body: {
-          ...lease,
-          spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
-        },
-        signal: AbortSignal.timeout(this.#o.renewDeadlineMs),
-      });
-      log.info({ lease: this.#leaseName() }, "released the lease");
-    } catch (err) {
-      // Not fatal: the standby takes over when the lease expires instead of at once.
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, "releasing the lease failed");
+    const path = objectPath(Resources.Lease, namespace, name);
+    const deadline = AbortSignal.timeout(this.#o.renewDeadlineMs);
+    let lease = this.#lease;
+    for (let attempt = 1; lease?.spec?.holderIdentity === this.identity; attempt++) {
+      try {
+        const now = formatMicroTime(clock.now());
+        await client.request<Lease>("update", path, {
+          body: {
+            ...lease,
+            spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
+          },
+          signal: deadline,
+        });
+        log.info({ lease: this.#leaseName() }, "released the lease");
+        return;
+      } catch (err) {
+        try {
+          if (isConflict(err) && attempt < RELEASE_ATTEMPTS) {
+            lease = await client.get<Lease>(path, deadline);
+            continue;
+          }
+        } catch {
+          // reported below, with the error that made us read
+        }
+        // Not fatal: the standby takes over when the lease expires instead of at once.
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, "releasing the lease failed");
+        return;
+      }
     }
   }
 

@@ -49,11 +49,12 @@ describe("Lease leader election against a real API server", function () {
     identity: string,
     timing: { lease: number; renew: number; retry: number },
     work?: (signal: AbortSignal) => Promise<void>,
+    through: KubeClient = client,
   ): Candidate {
     const started: number[] = [];
     const stopped: StopReason[] = [];
     const elector = new LeaderElector({
-      client,
+      client: through,
       namespace: ns,
       name: lease,
       identity,
@@ -151,6 +152,42 @@ describe("Lease leader election against a real API server", function () {
     assert.equal(released.spec?.holderIdentity, "");
     assert.ok(drainedAt > 0, "stop returned before the work drained");
     assert.ok(Date.parse(released.spec.renewTime!) >= drainedAt - 5, "the lease was released before the work drained");
+  });
+
+  it("releases the lease even when a renew it gave up on reached the API server (its copy stale)", async () => {
+    const lease = `le-${++leaseCounter}`;
+    const timing = { lease: 20_000, renew: 15_000, retry: 300 };
+    // Like a renew aborted by the shutdown after it was sent: the API server stores it, the leader
+    // never sees the answer, so the resourceVersion it holds is one behind.
+    let loseNextAnswer = false;
+    let lostAnswers = 0;
+    const losing = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== "request") return Reflect.get(target, prop, receiver) as unknown;
+        return async (verb: string, path: string, options?: object) => {
+          const answer = await target.request(verb as "update", path, options);
+          if (verb === "update" && loseNextAnswer) {
+            loseNextAnswer = false;
+            lostAnswers++;
+            throw new Error("The operation was aborted");
+          }
+          return answer;
+        };
+      },
+    });
+    const a = candidate(lease, "a", timing, undefined, losing);
+    await tb.waitFor(
+      "a to lead",
+      sync(() => a.elector.isLeader()),
+    );
+    loseNextAnswer = true;
+    await tb.waitFor(
+      "a renew whose answer is lost",
+      sync(() => lostAnswers === 1),
+    );
+    await a.elector.stop();
+    assert.deepEqual(a.stopped, ["released"]);
+    assert.equal((await readLease(lease)).spec?.holderIdentity, "", "the stale copy's 409 left the lease held");
   });
 
   it("hands over within the lease duration when the holder is killed and stops renewing", async () => {
