@@ -8,12 +8,16 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
+/** A port nothing is bound to on any address, by a probe (someone can still take it before its user binds it). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
     srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    // On every address, as the servers given this port listen (the serving image on "::"): a port
+    // free on 127.0.0.1 can be taken on another address (the KEDA adapter listens on the node's
+    // IP), and a container given it then fails with EADDRINUSE on every restart (seen in CI).
+    srv.listen(0, () => {
       const addr = srv.address();
       const port = typeof addr === "object" && addr ? addr.port : 0;
       srv.close(() => {
