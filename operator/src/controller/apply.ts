@@ -86,11 +86,12 @@ export function hasUpdateFields(
   obj: KubernetesObject | undefined,
   fieldManager: string = FieldManagers.children,
 ): boolean {
-  return (obj?.metadata?.managedFields ?? []).some((e) => isUpdateEntryOf(e, fieldManager));
+  return (obj?.metadata?.managedFields ?? []).some((e) => isEntryOf(e, fieldManager, "Update"));
 }
 
-function isUpdateEntryOf(e: V1ManagedFieldsEntry, fieldManager: string): boolean {
-  return e.manager === fieldManager && e.operation === "Update" && !e.subresource;
+/** Whether `e` is `fieldManager`'s entry for `operation` on the object itself (not a subresource). */
+function isEntryOf(e: V1ManagedFieldsEntry, fieldManager: string, operation: "Apply" | "Update"): boolean {
+  return e.manager === fieldManager && e.operation === operation && !e.subresource;
 }
 
 /**
@@ -102,10 +103,9 @@ export function updateFieldsAsApply(
   entries: readonly V1ManagedFieldsEntry[],
   fieldManager: string = FieldManagers.children,
 ): V1ManagedFieldsEntry[] | undefined {
-  const updates = entries.filter((e) => isUpdateEntryOf(e, fieldManager));
+  const updates = entries.filter((e) => isEntryOf(e, fieldManager, "Update"));
   if (updates.length === 0) return undefined;
-  const isApply = (e: V1ManagedFieldsEntry) => e.manager === fieldManager && e.operation === "Apply" && !e.subresource;
-  const apply = entries.find(isApply);
+  const apply = entries.find((e) => isEntryOf(e, fieldManager, "Apply"));
   const fields = [apply, ...updates].reduce<object>((set, e) => unionOfFields(set, (e?.fieldsV1 ?? {}) as object), {});
   const { apiVersion, time } = apply ?? updates[0]!;
   const merged: V1ManagedFieldsEntry = {
@@ -116,7 +116,7 @@ export function updateFieldsAsApply(
     fieldsType: "FieldsV1",
     fieldsV1: fields,
   };
-  const rest = entries.filter((e) => !isUpdateEntryOf(e, fieldManager) && !isApply(e));
+  const rest = entries.filter((e) => !updates.includes(e) && e !== apply);
   return [merged, ...rest];
 }
 

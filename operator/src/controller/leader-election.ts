@@ -288,13 +288,14 @@ export class LeaderElector {
         log.info({ lease: this.#leaseName() }, "released the lease");
         return;
       } catch (err) {
-        try {
-          if (isConflict(err) && attempt < RELEASE_ATTEMPTS) {
-            lease = await client.get<Lease>(path, deadline);
-            continue;
-          }
-        } catch {
-          // reported below, with the error that made us read
+        // A failed read is reported below, with the error that made us read.
+        const fresh =
+          isConflict(err) && attempt < RELEASE_ATTEMPTS
+            ? await client.get<Lease>(path, deadline).catch(() => undefined)
+            : undefined;
+        if (fresh) {
+          lease = fresh;
+          continue;
         }
         // Not fatal: the standby takes over when the lease expires instead of at once.
         log.warn({ err: err instanceof Error ? err.message : String(err) }, "releasing the lease failed");
